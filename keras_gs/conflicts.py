@@ -1,0 +1,64 @@
+"""Measures of how much the domain gradients disagree (METHOD.md §4).
+
+All functions take `domain_grads`: one list of per-variable gradient tensors
+per domain. They are used both by the surgeries and by the metrics that
+`GradSurgeryModel.fit` reports.
+"""
+
+import tensorflow as tf
+
+
+def agreement_mask(variable_grads):
+    """Components whose sign every domain agrees on, for one variable.
+
+    `variable_grads` holds that variable's gradient from each of the K
+    domains. A component agrees when |sum_k sign(g_k)| == K, so a zero
+    gradient (sign 0) counts as disagreement, as in the paper's code.
+    Returns a boolean tensor of the variable's shape.
+    """
+    num_domains = len(variable_grads)
+    sign_sum = tf.add_n([tf.sign(g) for g in variable_grads])
+    return tf.equal(tf.abs(sign_sum), tf.cast(num_domains, sign_sum.dtype))
+
+
+def agreement_fraction(domain_grads):
+    """Share of all components of the network on whose sign all domains agree."""
+    agreeing = []
+    total = 0
+    for variable_grads in zip(*domain_grads):
+        mask = agreement_mask(variable_grads)
+        agreeing.append(tf.reduce_sum(tf.cast(mask, tf.float32)))
+        total += int(mask.shape.num_elements())
+    return tf.add_n(agreeing) / float(max(total, 1))
+
+
+def gradient_gram(domain_grads):
+    """The K x K matrix of dot products between whole-network gradients."""
+    gram = None
+    for variable_grads in zip(*domain_grads):
+        flat = tf.stack(
+            [tf.reshape(tf.cast(g, tf.float32), [-1]) for g in variable_grads]
+        )
+        part = tf.matmul(flat, flat, transpose_b=True)
+        gram = part if gram is None else gram + part
+    return gram
+
+
+def mean_pairwise_cosine(domain_grads):
+    """Mean cosine similarity over all pairs of domain gradients.
+
+    A pair involving a zero gradient has cosine 0. With a single domain there
+    is no pair and the result is 1 (a gradient agrees with itself).
+    """
+    num_domains = len(domain_grads)
+    if num_domains < 2:
+        return tf.constant(1.0)
+    gram = gradient_gram(domain_grads)
+    norms = tf.sqrt(tf.linalg.diag_part(gram))
+    denominator = norms[:, None] * norms[None, :]
+    cosine = tf.math.divide_no_nan(gram, denominator)
+    upper = tf.linalg.band_part(tf.ones_like(cosine), 0, -1) - tf.eye(
+        num_domains
+    )
+    num_pairs = num_domains * (num_domains - 1) / 2
+    return tf.reduce_sum(cosine * upper) / num_pairs

@@ -1,0 +1,489 @@
+"""`GradSurgeryModel`: a Keras model trained with one gradient per domain."""
+
+import contextlib
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import tree
+
+from keras_gs import conflicts
+from keras_gs import distribute
+from keras_gs import surgery as surgery_lib
+from keras_gs.step_count import StepCount
+
+_DOMAIN_AXIS_HELP = (
+    "GradSurgeryModel trains on batches laid out (batch, num_domains, ...): "
+    "row i holds the i-th example of every domain (see "
+    "keras_gs.data.zip_domains). evaluate, predict and validation_data take "
+    "ordinary batches without the domain axis."
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class GradSurgeryModel(keras.Model):
+    """Trains `network` with a gradient surgery across source domains.
+
+    Each training step runs one forward and backward pass per source domain
+    (one `tf.GradientTape` each), sums each domain's gradient across
+    replicas, combines the domain gradients with `surgery`, and applies the
+    result. Everything else is an ordinary Keras model: `compile`, `fit`,
+    `evaluate`, `predict`, `save` and `keras.saving.load_model` work as
+    usual, and `evaluate`/`predict` take ordinary batches.
+
+    Training batches are `(x, y)` with `x` of shape `(batch, num_domains,
+    ...)` and `y` of shape `(batch, num_domains, ...)`; the batch axis comes
+    first so that `tf.distribute` shards examples, not domains.
+    `keras_gs.data.zip_domains` builds such a dataset.
+
+    `fit` reports, as epoch averages over the applied steps: `loss` (mean
+    of the domain losses), the compiled metrics over all domains, `loss_<k>`
+    for each domain k, `agreement` (share of parameters whose gradient sign
+    every domain agrees on) and `cosine` (mean pairwise cosine similarity of
+    the domain gradients); `skipped_steps` counts the steps whose gradients
+    were not finite, which are skipped with weights and optimizer state
+    unchanged. With `erm` there is one gradient, so no `agreement` and
+    `cosine`.
+
+    Regularization: weight regularizers (e.g. `kernel_regularizer`) and
+    `coupled_l2` are added to the update after the surgery, once per step,
+    never masked, as in the paper's code. Losses added with `add_loss`
+    during the forward pass belong to their domain's loss. Keras's decoupled
+    weight decay (`keras.optimizers.AdamW`, `weight_decay=`) works as usual.
+
+    BatchNorm: with per-domain passes, moving statistics are updated once
+    per domain per step, each with one domain's batch statistics (with
+    `erm`, once on the mixed batch). `freeze_batchnorm=True` keeps every
+    BatchNormalization layer in inference mode by setting its `trainable`
+    to False (Keras's fine-tuning convention: gamma and beta freeze too).
+    Under `tf.distribute`, batch statistics are per replica unless the
+    layers are built with `synchronized=True`.
+
+    Args:
+        network: a `keras.Model` or layer mapping inputs to predictions.
+        surgery: a name from `keras_gs.surgery.names()` or a
+            `keras_gs.surgery.Surgery`. Defaults to `"agr-sum"`.
+        num_domains: int or None, the number of source domains. Inferred
+            from the training data by `fit` when None. Defaults to `None`.
+        coupled_l2: float, coefficient of an L2 term whose gradient
+            `coupled_l2 * w` is added after the surgery (the paper's code
+            uses 5e-5 with Adam). Defaults to `0.0`.
+        freeze_batchnorm: bool, keep BatchNormalization layers in inference
+            mode. Defaults to `False`.
+        seed: int or None, seed of the surgery's random draws (Agr-Rand
+            noise, PCGrad order); combined with the optimizer step, so draws
+            are the same on every replica and reproducible. Drawn at
+            random and recorded in the config when None. Defaults to `None`.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    ```python
+    network = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    model = keras_gs.GradSurgeryModel(network, surgery="agr-sum")
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(keras_gs.data.zip_domains(domains, batch_size=32),
+              steps_per_epoch=100, epochs=3)
+    ```
+
+    Reference: [Domain Generalization via Gradient Surgery](
+    https://arxiv.org/abs/2108.01621), ICCV 2021.
+    """
+
+    def __init__(
+        self,
+        network,
+        surgery="agr-sum",
+        num_domains=None,
+        coupled_l2=0.0,
+        freeze_batchnorm=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(network, keras.layers.Layer):
+            raise ValueError(
+                "GradSurgeryModel: `network` must be a keras.Model or layer. "
+                f"Received: network={network!r}"
+            )
+        if num_domains is not None and int(num_domains) < 1:
+            raise ValueError(
+                f"GradSurgeryModel: `num_domains` must be >= 1 or None. "
+                f"Received: num_domains={num_domains}"
+            )
+        if float(coupled_l2) < 0:
+            raise ValueError(
+                f"GradSurgeryModel: `coupled_l2` must be >= 0. "
+                f"Received: coupled_l2={coupled_l2}"
+            )
+        self.network = network
+        self.surgery = surgery_lib.get(surgery)
+        self.coupled_l2 = float(coupled_l2)
+        self.freeze_batchnorm = bool(freeze_batchnorm)
+        self.seed = int(seed) if seed is not None else random.randrange(2**31)
+        self.num_domains = None
+        self._domain_batches = False
+        if self.freeze_batchnorm:
+            for layer in network._flatten_layers():
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+        if num_domains is not None:
+            self._create_trackers(int(num_domains))
+        if network.built:
+            self.built = True
+
+    def call(self, inputs, training=None):
+        return self.network(inputs, training=training)
+
+    def train_step(self, data):
+        x, y, sample_weight = self._split_domains(data)
+        variables = self.trainable_variables
+        losses, y_pred, domain_grads = self._gradients(x, y, sample_weight)
+        # One all-reduce for every domain: identical global gradients on
+        # every replica (Keras already divided each loss by R).
+        extra_grads = self._regularization_gradients(variables)
+        flat = distribute.sum_across_replicas(
+            [g for grads in domain_grads for g in grads] + extra_grads
+        )
+        flat = [g / self._loss_scale() for g in flat]
+        num_vars = len(variables)
+        domain_grads = [
+            flat[k * num_vars : (k + 1) * num_vars]
+            for k in range(len(domain_grads))
+        ]
+        finite = distribute.all_finite(flat)
+        update = self.surgery(domain_grads, seed=self._step_seed())
+        update = self._add_regularization(
+            update, flat[len(domain_grads) * num_vars :], variables
+        )
+        self._apply(update, variables, finite)
+        self._update_trackers(losses, domain_grads, finite, x)
+        return self.compute_metrics(
+            x,
+            _concat([_domain(y, k) for k in range(len(y_pred))]),
+            _concat(y_pred),
+            _concat([_domain(sample_weight, k) for k in range(len(y_pred))]),
+        )
+
+    def test_step(self, data):
+        logs = super().test_step(data)
+        return {k: v for k, v in logs.items() if k not in self._train_only_names}
+
+    # -- the passes ---------------------------------------------------------
+
+    def _gradients(self, x, y, sample_weight):
+        """Per-domain (or joint, for ERM) losses, predictions and gradients."""
+        num_domains = self.num_domains
+        if self.surgery.joint_batch:
+            joined = [_join_domains(t) for t in (x, y, sample_weight)]
+            with tf.GradientTape() as tape:
+                y_pred = self(joined[0], training=True)
+                loss = self._domain_loss(joined[1], y_pred, joined[2])
+                scaled = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, self.trainable_variables)
+            y_pred = _unjoin_domains(y_pred, num_domains)
+            losses = [
+                self._compile_loss(_domain(y, k), y_pred[k], _domain(sample_weight, k))
+                for k in range(num_domains)
+            ]
+            return losses, y_pred, [_zeros_for_none(grads, self.trainable_variables)]
+        losses, y_pred, domain_grads = [], [], []
+        for k in range(num_domains):
+            with tf.GradientTape() as tape:
+                pred_k = self(_domain(x, k), training=True)
+                loss = self._domain_loss(
+                    _domain(y, k), pred_k, _domain(sample_weight, k)
+                )
+                scaled = self.optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, self.trainable_variables)
+            losses.append(loss)
+            y_pred.append(pred_k)
+            domain_grads.append(_zeros_for_none(grads, self.trainable_variables))
+        return losses, y_pred, domain_grads
+
+    def _domain_loss(self, y, y_pred, sample_weight):
+        """The compiled loss plus this pass's `add_loss` terms.
+
+        Weight regularization is left out: it is added once, after the
+        surgery (`_regularization_gradients`).
+        """
+        if self._compile_loss is None:
+            raise ValueError(
+                "GradSurgeryModel needs a loss: call "
+                "`compile(loss=...)` before `fit`."
+            )
+        loss = self._compile_loss(y, y_pred, sample_weight)
+        losses = self.losses
+        # Keras lists weight-regularization losses last in `self.losses`.
+        num_forward = len(losses) - len(self._regularized_variables())
+        for extra in losses[:num_forward]:
+            loss = loss + self._aggregate_additional_loss(extra)
+        return loss
+
+    def _regularized_variables(self):
+        return [
+            v for v in self.trainable_variables
+            if getattr(v, "regularizer", None) is not None
+        ]
+
+    def _regularization_gradients(self, variables):
+        """Gradients of the weight-regularization losses, taken once."""
+        regularized = self._regularized_variables()
+        if not regularized:
+            return []
+        with tf.GradientTape() as tape:
+            loss = tf.add_n(
+                [self._aggregate_additional_loss(v.regularizer(v)) for v in regularized]
+            )
+            loss = self.optimizer.scale_loss(loss)
+        return _zeros_for_none(tape.gradient(loss, variables), variables)
+
+    def _add_regularization(self, update, regularization_grads, variables):
+        if regularization_grads:
+            update = [u + r for u, r in zip(update, regularization_grads)]
+        if self.coupled_l2:
+            update = [
+                u + self.coupled_l2 * tf.cast(v, u.dtype)
+                for u, v in zip(update, variables)
+            ]
+        return update
+
+    # -- applying the update --------------------------------------------------
+
+    def _loss_scale(self):
+        """The factor `optimizer.scale_loss` multiplied the losses by."""
+        optimizer = self.optimizer
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return 1.0
+        # Before its first step the optimizer is unbuilt and scales by its
+        # initial scale, which its build then takes as the dynamic scale.
+        return optimizer.dynamic_scale if optimizer.built else optimizer.initial_scale
+
+    def _apply(self, update, variables, finite):
+        # The optimizer sums the R identical copies across replicas: hand
+        # it 1/R of the update (and put back the loss scale it removes).
+        factor = self._loss_scale() / distribute.num_replicas()
+        update = [u * tf.cast(factor, u.dtype) for u in update]
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # It skips non-finite steps itself and lowers its loss scale.
+            # A surgery may mask a NaN away (Agr-Sum), so the decision taken
+            # on the domain gradients is passed on as a NaN update.
+            poison = tf.where(finite, 1.0, float("nan"))
+            update = [u * tf.cast(poison, u.dtype) for u in update]
+            self.optimizer.apply(update, variables)
+        else:
+            distribute.apply_if(finite, self.optimizer, update, variables)
+
+    def _step_seed(self):
+        """Same on every replica; new each step; reproducible from `seed`."""
+        return tf.stack(
+            [tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)]
+        )
+
+    # -- metrics ----------------------------------------------------------------
+
+    def _create_trackers(self, num_domains):
+        self.num_domains = num_domains
+        self.domain_loss_trackers = [
+            keras.metrics.Mean(name=f"loss_{k}") for k in range(num_domains)
+        ]
+        self.skipped_steps_tracker = StepCount(name="skipped_steps")
+        self.conflict_trackers = []
+        if not self.surgery.joint_batch:
+            # ERM takes one gradient: there is nothing to compare.
+            self.conflict_trackers = [
+                keras.metrics.Mean(name="agreement"),
+                keras.metrics.Mean(name="cosine"),
+            ]
+        self._train_only_names = {
+            t.name
+            for t in self.domain_loss_trackers
+            + self.conflict_trackers
+            + [self.skipped_steps_tracker]
+        }
+
+    def _update_trackers(self, losses, domain_grads, finite, x):
+        applied = tf.cast(finite, tf.float32)
+        batch = tf.cast(tf.shape(tree.flatten(x)[0])[0], tf.float32)
+
+        def record(tracker, value, weight):
+            # NaN * 0 is NaN: drop the value itself, not only its weight.
+            value = tf.cast(value, tf.float32)
+            tracker.update_state(tf.where(finite, value, 0.0), sample_weight=weight * applied)
+
+        # Keras divided each loss by R; record the loss itself.
+        unscaled = [loss * distribute.num_replicas() for loss in losses]
+        record(self._loss_tracker, tf.add_n(unscaled) / len(unscaled), batch)
+        for tracker, loss in zip(self.domain_loss_trackers, unscaled):
+            record(tracker, loss, batch)
+        if self.conflict_trackers:
+            agreement, cosine = self.conflict_trackers
+            record(agreement, conflicts.agreement_fraction(domain_grads), 1.0)
+            record(cosine, conflicts.mean_pairwise_cosine(domain_grads), 1.0)
+        self.skipped_steps_tracker.update_state(tf.logical_not(finite))
+
+    # -- data checks ----------------------------------------------------------------
+
+    def _split_domains(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is None:
+            raise ValueError(
+                "GradSurgeryModel.fit needs labels: (x, y) batches. "
+                + _DOMAIN_AXIS_HELP
+            )
+        if self.num_domains is None:
+            raise ValueError(
+                "GradSurgeryModel does not know its number of domains: pass "
+                "`num_domains=` to the constructor."
+            )
+        for name, t in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+            for leaf in tree.flatten(t) if t is not None else []:
+                shape = leaf.shape
+                if shape.rank is None or shape.rank < 2 or shape[1] != self.num_domains:
+                    raise ValueError(
+                        f"GradSurgeryModel expects {name} of shape (batch, "
+                        f"num_domains={self.num_domains}, ...). Received: "
+                        f"{name} of shape {tuple(shape)}. " + _DOMAIN_AXIS_HELP
+                    )
+        return x, y, sample_weight
+
+    # -- Keras plumbing --------------------------------------------------------------
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._prepare_for_training(x, y)
+        with self._domain_axis_batches():
+            return super().fit(x, y, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        self._prepare_for_training(x, y)
+        with self._domain_axis_batches():
+            return super().train_on_batch(x, y, *args, **kwargs)
+
+    def _prepare_for_training(self, x, y):
+        """Learns the domain count from the data and creates the trackers."""
+        found = _domain_count(x, y)
+        if found is not None and self.num_domains is not None and found != self.num_domains:
+            raise ValueError(
+                f"The training data has {found} domains (axis 1), but the "
+                f"model was built for num_domains={self.num_domains}. "
+                + _DOMAIN_AXIS_HELP
+            )
+        if self.num_domains is None:
+            if found is None:
+                raise ValueError(
+                    "GradSurgeryModel could not read the number of domains "
+                    "from the training data; pass `num_domains=` to the "
+                    "constructor. " + _DOMAIN_AXIS_HELP
+                )
+            with self.distribute_strategy.scope():
+                self._create_trackers(found)
+
+    @contextlib.contextmanager
+    def _domain_axis_batches(self):
+        self._domain_batches = True
+        try:
+            yield
+        finally:
+            self._domain_batches = False
+
+    def _symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds losses and metrics from one batch before the first
+        # step; training batches carry a domain axis the network does not
+        # take, so build from one domain's slice.
+        if self._domain_batches and data_batch is not None:
+            x, y, sample_weight = self._split_domains(data_batch)
+            data_batch = (_domain(x, 0), _domain(y, 0), _domain(sample_weight, 0))
+        super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "network": keras.saving.serialize_keras_object(self.network),
+                "surgery": surgery_lib.serialize(self.surgery),
+                "num_domains": self.num_domains,
+                "coupled_l2": self.coupled_l2,
+                "freeze_batchnorm": self.freeze_batchnorm,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        config["surgery"] = surgery_lib.deserialize(config["surgery"])
+        return cls(**config)
+
+
+def _domain(t, k):
+    if t is None:
+        return None
+    return tree.map_structure(lambda leaf: leaf[:, k], t)
+
+
+def _join_domains(t):
+    """(batch, K, ...) -> (batch * K, ...)."""
+    if t is None:
+        return None
+    return tree.map_structure(
+        lambda leaf: tf.reshape(leaf, tf.concat([[-1], tf.shape(leaf)[2:]], 0)), t
+    )
+
+
+def _unjoin_domains(t, num_domains):
+    """(batch * K, ...) -> a list of K tensors (batch, ...)."""
+    def split(leaf):
+        shape = tf.concat([[-1, num_domains], tf.shape(leaf)[1:]], 0)
+        return tf.reshape(leaf, shape)
+
+    grouped = tree.map_structure(split, t)
+    return [_domain(grouped, k) for k in range(num_domains)]
+
+
+def _concat(per_domain):
+    """A list of per-domain structures -> one structure, domains stacked."""
+    if per_domain[0] is None:
+        return None
+    return tree.map_structure(lambda *leaves: tf.concat(leaves, 0), *per_domain)
+
+
+def _zeros_for_none(grads, variables):
+    return [
+        tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+        for g, v in zip(grads, variables)
+    ]
+
+
+def _domain_count(x, y):
+    """The domain axis size from a dataset's spec or arrays, else None."""
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        x_spec = spec[0] if isinstance(spec, tuple) else spec
+        y_spec = spec[1] if isinstance(spec, tuple) and len(spec) > 1 else None
+    elif isinstance(x, (np.ndarray, tf.Tensor)):
+        x_spec, y_spec = x, y
+    else:
+        return None
+    leaves = tree.flatten(x_spec)
+    if y_spec is not None:
+        leaves += tree.flatten(y_spec)
+    for leaf in leaves:
+        if len(leaf.shape) < 2:
+            raise ValueError(
+                f"The training data has an element of shape "
+                f"{tuple(leaf.shape)}, with no domain axis. " + _DOMAIN_AXIS_HELP
+            )
+    sizes = {leaf.shape[1] for leaf in leaves}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(
+            f"The training data's axis 1 (domains) differs between x and y "
+            f"or is unknown: sizes {sorted(map(str, sizes))}. " + _DOMAIN_AXIS_HELP
+        )
+    return int(sizes.pop())

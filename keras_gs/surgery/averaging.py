@@ -1,0 +1,40 @@
+"""Surgeries without surgery: the sum, the mean, and ERM (Deep-All)."""
+
+import tensorflow as tf
+
+from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.base import register
+
+
+@register("sum")
+class Sum(Surgery):
+    """Sum of the domain gradients: phi = sum_k g_k."""
+
+    def combine(self, domain_grads, seed):
+        return [tf.add_n(list(grads)) for grads in zip(*domain_grads)]
+
+
+@register("mean")
+class Mean(Surgery):
+    """Mean of the domain gradients: phi = (1/K) sum_k g_k."""
+
+    def combine(self, domain_grads, seed):
+        num_domains = len(domain_grads)
+        return [
+            tf.add_n(list(grads)) / tf.cast(num_domains, grads[0].dtype)
+            for grads in zip(*domain_grads)
+        ]
+
+
+@register("erm", "deep-all")
+class ERM(Mean):
+    """Empirical risk minimization, the paper's Deep-All baseline.
+
+    `GradSurgeryModel` takes one gradient of the mean loss over the
+    concatenated batch of all domains (BatchNorm sees the mixed batch); it
+    then calls this surgery with that single gradient, which it returns
+    unchanged. Called on K domain gradients it is their mean, which equals
+    the ERM gradient for equal per-domain batches.
+    """
+
+    joint_batch = True

@@ -1,0 +1,113 @@
+"""The `Surgery` base class and the registry of surgery names."""
+
+import keras
+import tensorflow as tf
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(*names: str):
+    """Class decorator: registers a `Surgery` under the names users type.
+
+    It also registers the class with Keras serialization, so that models
+    holding it save to and load from `.keras` files.
+    """
+
+    def decorator(cls):
+        for name in names:
+            if name in _REGISTRY:
+                raise ValueError(
+                    f"Surgery name {name!r} is already registered to "
+                    f"{_REGISTRY[name].__name__}."
+                )
+            _REGISTRY[name] = cls
+        cls.name = names[0]
+        return keras.saving.register_keras_serializable(package="keras_gs")(
+            cls
+        )
+
+    return decorator
+
+
+def registered() -> dict[str, type]:
+    """The registry: a copy of the name -> class mapping."""
+    return dict(_REGISTRY)
+
+
+class Surgery:
+    """Combines one gradient per source domain into one update.
+
+    A surgery is called as `surgery(domain_grads, seed=None)`, where
+    `domain_grads` is a list with one entry per domain, each a list with one
+    tensor per trainable variable (all domains in the same variable order).
+    It returns a list with one tensor per variable: the direction handed to
+    the optimizer.
+
+    Subclasses override:
+    - `combine(domain_grads, seed)`: the rule itself, on validated tensors.
+      `seed` is a shape-`(2,)` integer tensor for stateless random ops; it is
+      never `None` inside `combine` for surgeries with `random = True`.
+    - `get_config()` if the constructor takes arguments.
+
+    Class attributes:
+    - `random`: whether `combine` draws random numbers. `GradSurgeryModel`
+      then passes a seed derived from its own seed and the optimizer step,
+      so every replica draws the same numbers and a run is reproducible.
+    - `joint_batch`: whether `GradSurgeryModel` should take one gradient of
+      the concatenated batch of all domains instead of one per domain
+      (`erm`).
+    """
+
+    name = None
+    random = False
+    joint_batch = False
+
+    def __call__(self, domain_grads, seed=None):
+        domain_grads = _validated(domain_grads, type(self).__name__)
+        if self.random and seed is None:
+            seed = tf.random.uniform(
+                (2,), maxval=2**31 - 1, dtype=tf.int64
+            )
+        return self.combine(domain_grads, seed)
+
+    def combine(self, domain_grads, seed):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `combine`."
+        )
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _validated(domain_grads, owner):
+    if not isinstance(domain_grads, (list, tuple)) or not domain_grads:
+        raise ValueError(
+            f"{owner} expects a non-empty list with one list of gradients per "
+            f"domain. Received: {type(domain_grads).__name__} "
+            f"of length {len(domain_grads) if hasattr(domain_grads, '__len__') else '?'}."
+        )
+    lengths = [len(grads) for grads in domain_grads]
+    if len(set(lengths)) != 1:
+        raise ValueError(
+            f"{owner}: every domain must give one gradient per variable; "
+            f"received gradient lists of lengths {lengths}."
+        )
+    result = []
+    for grads in domain_grads:
+        result.append([tf.convert_to_tensor(g) for g in grads])
+    for v, first in enumerate(result[0]):
+        for k, grads in enumerate(result[1:], start=1):
+            if grads[v].shape != first.shape:
+                raise ValueError(
+                    f"{owner}: gradient {v} of domain {k} has shape "
+                    f"{grads[v].shape}, but domain 0 has {first.shape}."
+                )
+    return result

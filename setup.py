@@ -1,0 +1,32 @@
+"""keras_gs: domain generalization by gradient surgery for Keras 3."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+
+setuptools.setup(
+    name="keras_gs",
+    version="0.1.0",
+    description=(
+        "Domain generalization by gradient surgery (Agr-Sum, Agr-Rand, "
+        "PCGrad, AND-mask) for Keras 3 and TensorFlow."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=setuptools.find_packages(include=["keras_gs", "keras_gs.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<4",
+        "tensorflow-datasets>=4.9",
+        "absl-py>=2.0",
+        "keras-hub>=0.21",
+        "scikit-learn>=1.3",
+        "pillow>=10.0",
+        "numpy",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+)

@@ -1,0 +1,67 @@
+"""Under MirroredStrategy with 2 replicas a step equals the one-device step
+on the same global batch (METHOD.md §5), through `fit` on a dataset."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_gs
+from conftest import compile_model, make_domains, make_network
+
+DETERMINISTIC = [n for n in keras_gs.surgery.names() if not keras_gs.surgery.get(n).random]
+
+
+def train(strategy, name, seed=1, steps=3, network=None, optimizer=None):
+    with strategy.scope():
+        net = network() if network else make_network()
+        # A weight regularizer and coupled L2: both must be counted once.
+        net.layers[0].kernel_regularizer = keras.regularizers.L2(1e-3)
+        model = keras_gs.GradSurgeryModel(net, surgery=name, seed=seed, coupled_l2=1e-3)
+        compile_model(model, optimizer or keras.optimizers.SGD(0.1))
+    before = [w.numpy() for w in model.trainable_weights]
+    history = model.fit(
+        keras_gs.data.zip_domains(make_domains(), 8, shuffle_buffer=0),
+        steps_per_epoch=steps,
+        verbose=0,
+    )
+    after = [w.numpy() for w in model.trainable_weights]
+    return before, after, history.history
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC + ["pcgrad", "agr-rand"])
+def test_two_replicas_equal_one_device(name, one_device, two_replicas):
+    _, single, single_logs = train(one_device, name)
+    _, mirrored, mirrored_logs = train(two_replicas, name)
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # Reported losses are unscaled (not loss / R).
+    for key in single_logs:
+        np.testing.assert_allclose(single_logs[key], mirrored_logs[key], rtol=1e-5, atol=1e-6)
+
+
+def wide_network():
+    keras.utils.set_random_seed(5)
+    return keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(2048), keras.layers.Dense(2)]
+    )
+
+
+def first_kernel_step(strategy, seed):
+    before, after, _ = train(
+        strategy, "agr-rand", seed=seed, steps=1, network=wide_network,
+        optimizer=keras.optimizers.SGD(1.0),
+    )
+    return after[0] - before[0]
+
+
+def test_agr_rand_noise_std_is_the_same_under_two_replicas(one_device, two_replicas):
+    # Components that differ between two seeds are the noise components;
+    # if replicas drew different noise, the summed update would average
+    # them and the std would shrink by sqrt(2).
+    step_a = first_kernel_step(one_device, seed=11)
+    step_b = first_kernel_step(one_device, seed=12)
+    step_mirrored = first_kernel_step(two_replicas, seed=13)
+    noise = np.abs(step_a - step_b) > 1e-7
+    assert noise.sum() > 2000
+    ratio = step_mirrored[noise].std() / step_a[noise].std()
+    assert abs(ratio - 1.0) < 0.05, ratio
