@@ -177,34 +177,36 @@ class GradSurgeryModel(keras.Model):
     # -- the passes ---------------------------------------------------------
 
     def _gradients(self, x, y, sample_weight):
-        """Per-domain (or joint, for ERM) losses, predictions and gradients."""
-        num_domains = self.num_domains
+        """Per-domain losses, predictions, and one gradient per pass.
+
+        One pass per domain, or, for a joint-batch surgery (ERM), one pass
+        over the concatenated batch whose predictions are then split back
+        into domains for the per-domain losses.
+        """
+        data = (x, y, sample_weight)
         if self.surgery.joint_batch:
-            joined = [_join_domains(t) for t in (x, y, sample_weight)]
-            with tf.GradientTape() as tape:
-                y_pred = self(joined[0], training=True)
-                loss = self._domain_loss(joined[1], y_pred, joined[2])
-                scaled = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled, self.trainable_variables)
-            y_pred = _unjoin_domains(y_pred, num_domains)
-            losses = [
-                self._compile_loss(_domain(y, k), y_pred[k], _domain(sample_weight, k))
-                for k in range(num_domains)
+            passes = [tuple(_join_domains(t) for t in data)]
+        else:
+            passes = [
+                tuple(_domain(t, k) for t in data) for k in range(self.num_domains)
             ]
-            return losses, y_pred, [_zeros_for_none(grads, self.trainable_variables)]
-        losses, y_pred, domain_grads = [], [], []
-        for k in range(num_domains):
+        variables = self.trainable_variables
+        losses, y_pred, grads = [], [], []
+        for x_pass, y_pass, weight_pass in passes:
             with tf.GradientTape() as tape:
-                pred_k = self(_domain(x, k), training=True)
-                loss = self._domain_loss(
-                    _domain(y, k), pred_k, _domain(sample_weight, k)
-                )
+                pred = self(x_pass, training=True)
+                loss = self._domain_loss(y_pass, pred, weight_pass)
                 scaled = self.optimizer.scale_loss(loss)
-            grads = tape.gradient(scaled, self.trainable_variables)
+            grads.append(_zeros_for_none(tape.gradient(scaled, variables), variables))
             losses.append(loss)
-            y_pred.append(pred_k)
-            domain_grads.append(_zeros_for_none(grads, self.trainable_variables))
-        return losses, y_pred, domain_grads
+            y_pred.append(pred)
+        if self.surgery.joint_batch:
+            y_pred = _unjoin_domains(y_pred[0], self.num_domains)
+            losses = [
+                self._compile_loss(_domain(y, k), pred, _domain(sample_weight, k))
+                for k, pred in enumerate(y_pred)
+            ]
+        return losses, y_pred, grads
 
     def _domain_loss(self, y, y_pred, sample_weight):
         """The compiled loss plus this pass's `add_loss` terms.
