@@ -27,6 +27,10 @@ setuptools.setup(
         "scikit-learn>=1.3",
         "pillow>=10.0",
         "numpy",
+        # tensorflow-datasets 4.9 imports it to prepare any builder but does
+        # not declare it.
+        "importlib_resources",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # dill: tfds.testing's builder test case needs it.
+    extras_require={"test": ["pytest>=8", "dill"]},
 )

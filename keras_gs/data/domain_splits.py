@@ -1,0 +1,74 @@
+"""`DomainSplits`: what `keras_gs.data.load` returns."""
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainSplits:
+    """A leave-domains-out split of a multi-domain dataset, ready to train.
+
+    Args:
+        train_domains: list of unbatched `tf.data.Dataset`s of
+            `(image, label)`, one per source domain (in `source_domains`
+            order), ready for `keras_gs.data.zip_domains`.
+        val: unbatched `tf.data.Dataset` of `(image, label)`: the union of
+            the source domains' validation splits.
+        test: unbatched `tf.data.Dataset` of `(image, label)`: the test
+            domains' test splits, or the whole test domains.
+        source_domains: list of str, the training domains.
+        test_domains: list of str, the held-out domains.
+        class_names: list of str; label `i` is `class_names[i]`.
+        sizes: dict `{"train": {domain: n}, "val": {domain: n},
+            "test": {domain: n}}`, the number of examples of each domain in
+            each split.
+        image_shape: tuple of int, the shape of every image.
+        skipped_files: list of str, unreadable image files left out.
+    """
+
+    train_domains: list[tf.data.Dataset]
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    source_domains: list[str]
+    test_domains: list[str]
+    class_names: list[str]
+    sizes: dict[str, dict[str, int]]
+    image_shape: tuple[int, ...]
+    skipped_files: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.class_names)
+
+    def summary(self) -> str:
+        """A table of examples per domain and split, as a string."""
+        domains = self.source_domains + self.test_domains
+        width = max(len(d) for d in domains + ["domain"]) + 2
+        lines = [
+            f"{'domain':<{width}}{'role':<8}{'train':>8}{'val':>8}{'test':>8}"
+        ]
+        for domain in domains:
+            role = "source" if domain in self.source_domains else "test"
+            counts = [
+                self.sizes[split].get(domain, 0)
+                for split in ("train", "val", "test")
+            ]
+            lines.append(
+                f"{domain:<{width}}{role:<8}"
+                + "".join(f"{n:>8}" for n in counts)
+            )
+        totals = [sum(self.sizes[s].values()) for s in ("train", "val", "test")]
+        lines.append(
+            f"{'total':<{width}}{'':<8}" + "".join(f"{n:>8}" for n in totals)
+        )
+        lines.append(
+            f"{self.num_classes} classes, images {self.image_shape}"
+            + (
+                f", {len(self.skipped_files)} unreadable file(s) skipped"
+                if self.skipped_files
+                else ""
+            )
+        )
+        return "\n".join(lines)

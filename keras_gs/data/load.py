@@ -1,0 +1,342 @@
+"""`load`: one entry point from a dataset name to per-domain tf.data splits."""
+
+import os
+import random
+from collections.abc import Sequence
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_gs.data import augment
+from keras_gs.data import domainnet
+from keras_gs.data import image_check
+from keras_gs.data import images
+from keras_gs.data import pipeline
+from keras_gs.data import splits as splits_lib
+from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
+from keras_gs.data.domain_splits import DomainSplits
+from keras_gs.data.folder import folder_source
+from keras_gs.data.rotated_digits import rotated_digits_source
+from keras_gs.data.tfds_source import tfds_source
+
+DATASETS = (
+    "pacs",
+    "vlcs",
+    "office_home",
+    "domainnet",
+    "folder",
+    "rotated_digits",
+)
+TEST_ON = ("split", "domain")
+
+
+def load(
+    name: str,
+    data_dir: str | None = None,
+    test_domains: str | Sequence[str] | None = None,
+    split_seed: int = 0,
+    *,
+    fractions: Sequence[float] = splits_lib.PAPER_FRACTIONS,
+    test_on: str = "split",
+    image_size: int | Sequence[int] | None = None,
+    resize_filter: str = "bilinear",
+    normalization: str | None = None,
+    augmentation: str = "none",
+    augmentation_seed: int | None = None,
+    cache: bool | str = "auto",
+    check_images: str = "header",
+    on_bad_image: str = "raise",
+    manual_dir: str | None = None,
+    dataset_kwargs: dict | None = None,
+) -> DomainSplits:
+    """Loads a multi-domain dataset split as in the paper.
+
+    Each domain is split on its own, stratified by class, into train / val
+    / test (70/10/20 by default; see `stratified_split`), with the same
+    `split_seed` for every domain. The model trains on the source domains'
+    train splits (one dataset per domain), validates on the union of their
+    val splits, and is tested on the test domains' test splits
+    (`test_on="split"`, the paper's protocol) or on the whole test domains
+    (`test_on="domain"`, DomainBed's protocol).
+
+    Datasets (`name`):
+
+    - `"pacs"`, `"vlcs"`, `"office_home"`: keras_gs's TFDS builders. On
+      first use they are prepared in `data_dir` from the archive the user
+      extracted into `manual_dir` (see each builder's
+      `MANUAL_DOWNLOAD_INSTRUCTIONS`).
+    - `"domainnet"`: TFDS's `domainnet` builder, each domain's official
+      train and test splits joined then re-split as above.
+    - `"folder"`: the user's own tree `data_dir/<domain>/<class>/<image>`.
+    - `"rotated_digits"`: the embedded six-domain digits (no download;
+      `data_dir` is ignored); see `make_rotated_digits`.
+
+    The input pipeline per split: decode, resize, cache, augment (train
+    only), normalize, with parallel maps (`AUTOTUNE`) and prefetching.
+    Images come out `float32` of shape (S, S, C) (`uint8` with
+    `normalization="none"`); labels `int32`.
+
+    Args:
+        name: str, one of `DATASETS`.
+        data_dir: str or None, the folder tree's root for `"folder"`; the
+            TFDS data directory for the TFDS datasets (`None`: TFDS's
+            default). Defaults to `None`.
+        test_domains: str, list of str, or None, the held-out domain(s);
+            names match case-insensitively, with "_" for " ". `None` holds
+            out the dataset's first domain. Defaults to `None`.
+        split_seed: int, seed of the per-domain splits and of the order of
+            the training examples. Defaults to `0`.
+        fractions: three floats, the train / val / test fractions of every
+            domain. Defaults to `(0.7, 0.1, 0.2)`.
+        test_on: str, `"split"` (the test domains' test split) or
+            `"domain"` (all of the test domains). Defaults to `"split"`.
+        image_size: int, sequence of int, or None: the side of the square
+            resize, or successive resizes (the paper's `(227, 224)`: resize
+            to 227x227, then to 224x224). `None` uses the dataset's
+            default: `(227, 224)` for image datasets, 28 for
+            `"rotated_digits"` (built at that size, no resize). Defaults to
+            `None`.
+        resize_filter: str, how images shrink: `"bilinear"` (antialiased,
+            as PIL's resize in the paper's code) or `"area"` (box average,
+            about 1.7x faster uncached; see `images.resize`). Defaults to
+            `"bilinear"`.
+        normalization: str or None, a key of `images.NORMALIZATIONS`:
+            `"imagenet"` (ImageNet mean/std), `"unit"` ([0, 1]),
+            `"symmetric"` ([-1, 1]), or `"none"` (`uint8` 0..255, for a
+            model that normalizes inside; the fastest on CPU). `None`:
+            `"imagenet"` for image datasets, `"unit"` for
+            `"rotated_digits"`. Defaults to `None`.
+        augmentation: str, `"none"` (the paper) or `"domainbed"` (see
+            `make_augmentation`), for the training splits only. Defaults to
+            `"none"`.
+        augmentation_seed: int or None, seed of the augmentation layers.
+            Defaults to `None`.
+        cache: bool or str. `True` caches the decoded, resized images in
+            memory; a str caches them in files in that directory;
+            `"auto"` caches in memory when they fit in a quarter of the
+            physical memory (never for in-memory datasets). Defaults to
+            `"auto"`.
+        check_images: str, `"header"`, `"full"` or `"none"`: how the files
+            of `"folder"` datasets (and of TFDS builds, where `"none"`
+            means `"header"`) are checked before training; see
+            `image_check.check_images`. Defaults to `"header"`.
+        on_bad_image: str, `"raise"` stops with the list of unreadable
+            files; `"skip"` leaves them out and reports how many. Defaults
+            to `"raise"`.
+        manual_dir: str or None, where the archives of `"pacs"`, `"vlcs"`
+            and `"office_home"` are extracted. `None`:
+            `<data_dir>/downloads/manual`. Defaults to `None`.
+        dataset_kwargs: dict or None, extra arguments of the dataset:
+            `channels`, `disjoint`, `seed` for `"rotated_digits"` (see
+            `make_rotated_digits`); `download_config` for `"domainnet"`.
+            Defaults to `None`.
+
+    Returns:
+        A `DomainSplits`.
+
+    Example:
+
+    ```python
+    splits = keras_gs.data.load("pacs", test_domains="sketch")
+    print(splits.summary())
+    train = keras_gs.data.zip_domains(splits.train_domains, batch_size=32)
+    ```
+    """
+    if name not in DATASETS:
+        raise ValueError(
+            f"Unknown dataset. Received: name={name!r}. Valid: {DATASETS}"
+        )
+    fractions = splits_lib.check_fractions(fractions)
+    if test_on not in TEST_ON:
+        raise ValueError(
+            f"Unknown test protocol. Received: test_on={test_on!r}. "
+            f"Valid: {TEST_ON}"
+        )
+    if normalization is not None:
+        images.check_normalization(normalization)
+    images.check_resize_filter(resize_filter)
+    augmenter = augment.make_augmentation(augmentation, augmentation_seed)
+    image_check.handle_bad_images({}, on_bad_image)  # Validates the policy.
+    if check_images not in image_check.CHECK_MODES:
+        raise ValueError(
+            "Unknown image check. Received: "
+            f"check_images={check_images!r}. Valid: {image_check.CHECK_MODES}"
+        )
+    sizes = _check_image_size(image_size)
+
+    source = _make_source(
+        name,
+        data_dir,
+        manual_dir,
+        sizes,
+        check_images,
+        on_bad_image,
+        dict(dataset_kwargs or {}),
+    )
+    if name == "rotated_digits" or sizes is None:
+        sizes = source.image_size
+    normalization = normalization or source.normalization
+    test_domains = _resolve_test_domains(test_domains, source.domains)
+    source_domains = [d for d in source.domains if d not in test_domains]
+
+    # The same seed for every domain: a domain's split depends only on its
+    # own labels, not on which domains were loaded with it.
+    per_domain = {
+        d: splits_lib.stratified_split(source.labels[d], fractions, split_seed)
+        for d in source.domains
+    }
+    if test_on == "domain":
+        for d in test_domains:
+            per_domain[d]["test"] = list(range(len(source.labels[d])))
+    counts = {
+        "train": {d: len(per_domain[d]["train"]) for d in source_domains},
+        "val": {d: len(per_domain[d]["val"]) for d in source_domains},
+        "test": {d: len(per_domain[d]["test"]) for d in test_domains},
+    }
+    cache = pipeline.resolve_cache(
+        cache,
+        sum(n for split in counts.values() for n in split.values()),
+        sizes,
+        source.in_memory,
+    )
+
+    def prepared(domain, split, training):
+        indices = list(per_domain[domain][split])
+        if training:
+            # Folder trees list files class by class; a shuffled order
+            # keeps a small shuffle buffer in zip_domains from drawing
+            # batches of a single class.
+            random.Random(split_seed).shuffle(indices)
+        dataset = source.make_dataset(
+            domain, indices, sizes[0] if sizes else None
+        )
+        return pipeline.prepare(
+            dataset,
+            len(indices),
+            sizes,
+            normalization,
+            cache=cache,
+            # Everything that changes the cached images or their order.
+            cache_key=repr(
+                (name, data_dir, manual_dir, domain, indices, sizes,
+                 resize_filter)
+            ),
+            augmentation=augmenter if training else None,
+            resize_filter=resize_filter,
+        )
+
+    train = [prepared(d, "train", True) for d in source_domains]
+    val = _concatenate([prepared(d, "val", False) for d in source_domains])
+    test = _concatenate([prepared(d, "test", False) for d in test_domains])
+    image_shape = tuple(train[0].element_spec[0].shape)
+    return DomainSplits(
+        train_domains=[d.prefetch(tf.data.AUTOTUNE) for d in train],
+        val=val.prefetch(tf.data.AUTOTUNE),
+        test=test.prefetch(tf.data.AUTOTUNE),
+        source_domains=source_domains,
+        test_domains=test_domains,
+        class_names=list(source.class_names),
+        sizes=counts,
+        image_shape=image_shape,
+        skipped_files=list(source.skipped_files),
+    )
+
+
+def _make_source(
+    name, data_dir, manual_dir, sizes, check, on_bad_image, kwargs
+):
+    if name == "rotated_digits":
+        if sizes:
+            kwargs.setdefault("image_size", sizes[-1])
+        return rotated_digits_source(**kwargs)
+    if name == "folder":
+        if data_dir is None:
+            raise FileNotFoundError(
+                "load('folder') needs data_dir=<root of a "
+                "<root>/<domain>/<class>/<image> tree>. Received: "
+                "data_dir=None"
+            )
+        return folder_source(
+            data_dir, check=check, on_bad_image=on_bad_image, **kwargs
+        )
+    if name == "domainnet":
+        return domainnet.domainnet_source(data_dir, **kwargs)
+    builder_cls = tfds_builders.BUILDERS[name]
+    builder = builder_cls(
+        data_dir=data_dir,
+        on_bad_image=on_bad_image,
+        check="header" if check == "none" else check,
+        **kwargs,
+    )
+    if not builder.is_prepared():
+        if manual_dir is None:
+            manual_dir = os.path.join(
+                os.fspath(builder.data_dir_root), "downloads", "manual"
+            )
+        if not os.path.isdir(manual_dir):
+            raise FileNotFoundError(
+                f"Dataset {name!r} is not prepared in "
+                f"{os.fspath(builder.data_dir_root)!r} and its "
+                f"manual-download directory {manual_dir!r} does not exist."
+                f"\n{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+            )
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        )
+    return tfds_source(
+        {d: (builder, builder.split_name(d)) for d in builder_cls.DOMAINS},
+        builder_cls.CLASS_NAMES,
+    )
+
+
+def _check_image_size(image_size):
+    if image_size is None:
+        return None
+    sizes = (image_size,) if isinstance(image_size, int) else image_size
+    sizes = tuple(sizes)
+    if not sizes or any(
+        not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes
+    ):
+        raise ValueError(
+            "`image_size` must be a positive int or a non-empty sequence of "
+            f"them. Received: image_size={image_size!r}"
+        )
+    return sizes
+
+
+def _resolve_test_domains(test_domains, domains):
+    if test_domains is None:
+        return [domains[0]]
+    if isinstance(test_domains, str):
+        test_domains = [test_domains]
+
+    def key(domain):
+        return str(domain).lower().replace(" ", "_")
+
+    by_key = {key(d): d for d in domains}
+    resolved = []
+    for requested in test_domains:
+        if key(requested) not in by_key:
+            raise ValueError(
+                f"Unknown test domain. Received: test_domains="
+                f"{requested!r}. Valid: {list(domains)}"
+            )
+        if by_key[key(requested)] not in resolved:
+            resolved.append(by_key[key(requested)])
+    if len(resolved) == len(domains):
+        raise ValueError(
+            f"Every domain is a test domain ({resolved}); leave at least "
+            f"one out for training. Valid: {list(domains)}"
+        )
+    if not resolved:
+        raise ValueError(
+            f"`test_domains` is empty. Valid: {list(domains)}"
+        )
+    return resolved
+
+
+def _concatenate(datasets):
+    result = datasets[0]
+    for dataset in datasets[1:]:
+        result = result.concatenate(dataset)
+    return result
