@@ -150,7 +150,7 @@ class GradSurgeryModel(keras.Model):
         flat = distribute.sum_across_replicas(
             [g for grads in domain_grads for g in grads] + extra_grads
         )
-        flat = [g / self._loss_scale() for g in flat]
+        flat = _scaled(flat, 1.0 / self._loss_scale())
         num_vars = len(variables)
         domain_grads = [
             flat[k * num_vars : (k + 1) * num_vars]
@@ -269,8 +269,7 @@ class GradSurgeryModel(keras.Model):
     def _apply(self, update, variables, finite):
         # The optimizer sums the R identical copies across replicas: hand
         # it 1/R of the update (and put back the loss scale it removes).
-        factor = self._loss_scale() / distribute.num_replicas()
-        update = [u * tf.cast(factor, u.dtype) for u in update]
+        update = _scaled(update, self._loss_scale() / distribute.num_replicas())
         if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             # It skips non-finite steps itself and lowers its loss scale.
             # A surgery may mask a NaN away (Agr-Sum), so the decision taken
@@ -454,6 +453,13 @@ def _concat(per_domain):
     if per_domain[0] is None:
         return None
     return tree.map_structure(lambda *leaves: tf.concat(leaves, 0), *per_domain)
+
+
+def _scaled(tensors, factor):
+    """Multiplies by `factor`, skipping the copy when it is a Python 1."""
+    if isinstance(factor, float) and factor == 1.0:
+        return tensors
+    return [t * tf.cast(factor, t.dtype) for t in tensors]
 
 
 def _zeros_for_none(grads, variables):
