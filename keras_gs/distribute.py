@@ -43,7 +43,9 @@ def apply_if(condition, optimizer, gradients, variables):
         tf.__internal__.distribute.strategy_supports_no_merge_call()
     ):
         ops.cond(
-            condition, lambda: optimizer.apply(gradients, variables), lambda: None
+            condition,
+            lambda: optimizer.apply(gradients, variables),
+            lambda: None,
         )
         return
 

@@ -144,23 +144,12 @@ class GradSurgeryModel(keras.Model):
         x, y, sample_weight = self._split_domains(data)
         variables = self.trainable_variables
         losses, y_pred, domain_grads = self._gradients(x, y, sample_weight)
-        # One all-reduce for every domain: identical global gradients on
-        # every replica (Keras already divided each loss by R).
-        extra_grads = self._regularization_gradients(variables)
-        flat = distribute.sum_across_replicas(
-            [g for grads in domain_grads for g in grads] + extra_grads
+        domain_grads, extra_grads = self._sum_across_replicas(
+            domain_grads, self._regularization_gradients(variables)
         )
-        flat = _scaled(flat, 1.0 / self._loss_scale())
-        num_vars = len(variables)
-        domain_grads = [
-            flat[k * num_vars : (k + 1) * num_vars]
-            for k in range(len(domain_grads))
-        ]
-        finite = distribute.all_finite(flat)
+        finite = distribute.all_finite(sum(domain_grads, []) + extra_grads)
         update = self.surgery(domain_grads, seed=self._step_seed())
-        update = self._add_regularization(
-            update, flat[len(domain_grads) * num_vars :], variables
-        )
+        update = self._add_regularization(update, extra_grads, variables)
         self._apply(update, variables, finite)
         self._update_trackers(losses, domain_grads, finite, x)
         return self.compute_metrics(
@@ -170,9 +159,29 @@ class GradSurgeryModel(keras.Model):
             _concat([_domain(sample_weight, k) for k in range(len(y_pred))]),
         )
 
+    def _sum_across_replicas(self, domain_grads, extra_grads):
+        """Global per-domain gradients, the same on every replica.
+
+        One all-reduce for all domains and the regularization gradients
+        (Keras already divided each loss by R, so the sum is the gradient of
+        the global batch's loss); the loss scale is removed here, before
+        the surgery sees the gradients.
+        """
+        flat = distribute.sum_across_replicas(
+            sum(domain_grads, []) + extra_grads
+        )
+        flat = _scaled(flat, 1.0 / self._loss_scale())
+        n = len(self.trainable_variables)
+        per_domain = [
+            flat[k * n : (k + 1) * n] for k in range(len(domain_grads))
+        ]
+        return per_domain, flat[len(domain_grads) * n :]
+
     def test_step(self, data):
         logs = super().test_step(data)
-        return {k: v for k, v in logs.items() if k not in self._train_only_names}
+        return {
+            k: v for k, v in logs.items() if k not in self._train_only_names
+        }
 
     # -- the passes ---------------------------------------------------------
 
@@ -188,7 +197,8 @@ class GradSurgeryModel(keras.Model):
             passes = [tuple(_join_domains(t) for t in data)]
         else:
             passes = [
-                tuple(_domain(t, k) for t in data) for k in range(self.num_domains)
+                tuple(_domain(t, k) for t in data)
+                for k in range(self.num_domains)
             ]
         variables = self.trainable_variables
         losses, y_pred, grads = [], [], []
@@ -197,13 +207,17 @@ class GradSurgeryModel(keras.Model):
                 pred = self(x_pass, training=True)
                 loss = self._domain_loss(y_pass, pred, weight_pass)
                 scaled = self.optimizer.scale_loss(loss)
-            grads.append(_zeros_for_none(tape.gradient(scaled, variables), variables))
+            grads.append(
+                _zeros_for_none(tape.gradient(scaled, variables), variables)
+            )
             losses.append(loss)
             y_pred.append(pred)
         if self.surgery.joint_batch:
             y_pred = _unjoin_domains(y_pred[0], self.num_domains)
             losses = [
-                self._compile_loss(_domain(y, k), pred, _domain(sample_weight, k))
+                self._compile_loss(
+                    _domain(y, k), pred, _domain(sample_weight, k)
+                )
                 for k, pred in enumerate(y_pred)
             ]
         return losses, y_pred, grads
@@ -229,7 +243,8 @@ class GradSurgeryModel(keras.Model):
 
     def _regularized_variables(self):
         return [
-            v for v in self.trainable_variables
+            v
+            for v in self.trainable_variables
             if getattr(v, "regularizer", None) is not None
         ]
 
@@ -240,7 +255,10 @@ class GradSurgeryModel(keras.Model):
             return []
         with tf.GradientTape() as tape:
             loss = tf.add_n(
-                [self._aggregate_additional_loss(v.regularizer(v)) for v in regularized]
+                [
+                    self._aggregate_additional_loss(v.regularizer(v))
+                    for v in regularized
+                ]
             )
             loss = self.optimizer.scale_loss(loss)
         return _zeros_for_none(tape.gradient(loss, variables), variables)
@@ -264,7 +282,11 @@ class GradSurgeryModel(keras.Model):
             return 1.0
         # Before its first step the optimizer is unbuilt and scales by its
         # initial scale, which its build then takes as the dynamic scale.
-        return optimizer.dynamic_scale if optimizer.built else optimizer.initial_scale
+        return (
+            optimizer.dynamic_scale
+            if optimizer.built
+            else optimizer.initial_scale
+        )
 
     def _apply(self, update, variables, finite):
         # The optimizer sums the R identical copies across replicas: hand
@@ -283,7 +305,10 @@ class GradSurgeryModel(keras.Model):
     def _step_seed(self):
         """Same on every replica; new each step; reproducible from `seed`."""
         return tf.stack(
-            [tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)]
+            [
+                tf.constant(self.seed, tf.int64),
+                tf.cast(self.optimizer.iterations, tf.int64),
+            ]
         )
 
     # -- metrics ----------------------------------------------------------------
@@ -315,7 +340,9 @@ class GradSurgeryModel(keras.Model):
         def record(tracker, value, weight):
             # NaN * 0 is NaN: drop the value itself, not only its weight.
             value = tf.cast(value, tf.float32)
-            tracker.update_state(tf.where(finite, value, 0.0), sample_weight=weight * applied)
+            tracker.update_state(
+                tf.where(finite, value, 0.0), sample_weight=weight * applied
+            )
 
         # Keras divided each loss by R; record the loss itself.
         unscaled = [loss * distribute.num_replicas() for loss in losses]
@@ -345,7 +372,11 @@ class GradSurgeryModel(keras.Model):
         for name, t in (("x", x), ("y", y), ("sample_weight", sample_weight)):
             for leaf in tree.flatten(t) if t is not None else []:
                 shape = leaf.shape
-                if shape.rank is None or shape.rank < 2 or shape[1] != self.num_domains:
+                if (
+                    shape.rank is None
+                    or shape.rank < 2
+                    or shape[1] != self.num_domains
+                ):
                     raise ValueError(
                         f"GradSurgeryModel expects {name} of shape (batch, "
                         f"num_domains={self.num_domains}, ...). Received: "
@@ -368,7 +399,11 @@ class GradSurgeryModel(keras.Model):
     def _prepare_for_training(self, x, y):
         """Learns the domain count from the data and creates the trackers."""
         found = _domain_count(x, y)
-        if found is not None and self.num_domains is not None and found != self.num_domains:
+        if (
+            found is not None
+            and self.num_domains is not None
+            and found != self.num_domains
+        ):
             raise ValueError(
                 f"The training data has {found} domains (axis 1), but the "
                 f"model was built for num_domains={self.num_domains}. "
@@ -398,7 +433,11 @@ class GradSurgeryModel(keras.Model):
         # take, so build from one domain's slice.
         if self._domain_batches and data_batch is not None:
             x, y, sample_weight = self._split_domains(data_batch)
-            data_batch = (_domain(x, 0), _domain(y, 0), _domain(sample_weight, 0))
+            data_batch = (
+                _domain(x, 0),
+                _domain(y, 0),
+                _domain(sample_weight, 0),
+            )
         super()._symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
@@ -418,7 +457,9 @@ class GradSurgeryModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        config["network"] = keras.saving.deserialize_keras_object(
+            config["network"]
+        )
         config["surgery"] = surgery_lib.deserialize(config["surgery"])
         return cls(**config)
 
@@ -434,12 +475,14 @@ def _join_domains(t):
     if t is None:
         return None
     return tree.map_structure(
-        lambda leaf: tf.reshape(leaf, tf.concat([[-1], tf.shape(leaf)[2:]], 0)), t
+        lambda leaf: tf.reshape(leaf, tf.concat([[-1], tf.shape(leaf)[2:]], 0)),
+        t,
     )
 
 
 def _unjoin_domains(t, num_domains):
     """(batch * K, ...) -> a list of K tensors (batch, ...)."""
+
     def split(leaf):
         shape = tf.concat([[-1, num_domains], tf.shape(leaf)[1:]], 0)
         return tf.reshape(leaf, shape)
@@ -486,12 +529,14 @@ def _domain_count(x, y):
         if len(leaf.shape) < 2:
             raise ValueError(
                 f"The training data has an element of shape "
-                f"{tuple(leaf.shape)}, with no domain axis. " + _DOMAIN_AXIS_HELP
+                f"{tuple(leaf.shape)}, with no domain axis. "
+                + _DOMAIN_AXIS_HELP
             )
     sizes = {leaf.shape[1] for leaf in leaves}
     if len(sizes) != 1 or None in sizes:
         raise ValueError(
             f"The training data's axis 1 (domains) differs between x and y "
-            f"or is unknown: sizes {sorted(map(str, sizes))}. " + _DOMAIN_AXIS_HELP
+            f"or is unknown: sizes {sorted(map(str, sizes))}. "
+            + _DOMAIN_AXIS_HELP
         )
     return int(sizes.pop())

@@ -26,7 +26,9 @@ def test_mean_pairwise_cosine_over_the_whole_network():
         [tf.constant([1.0]), tf.constant([1.0])],
     ]
     expected = 2 / (3 * math.sqrt(2))
-    np.testing.assert_allclose(float(conflicts.mean_pairwise_cosine(grads)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(conflicts.mean_pairwise_cosine(grads)), expected, rtol=1e-6
+    )
 
 
 def test_cosine_with_a_zero_gradient_is_zero():

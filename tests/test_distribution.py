@@ -8,7 +8,9 @@ import pytest
 import keras_gs
 from conftest import compile_model, make_domains, make_network
 
-DETERMINISTIC = [n for n in keras_gs.surgery.names() if not keras_gs.surgery.get(n).random]
+DETERMINISTIC = [
+    n for n in keras_gs.surgery.names() if not keras_gs.surgery.get(n).random
+]
 
 
 def train(strategy, name, seed=1, steps=3, network=None, optimizer=None):
@@ -16,7 +18,9 @@ def train(strategy, name, seed=1, steps=3, network=None, optimizer=None):
         net = network() if network else make_network()
         # A weight regularizer and coupled L2: both must be counted once.
         net.layers[0].kernel_regularizer = keras.regularizers.L2(1e-3)
-        model = keras_gs.GradSurgeryModel(net, surgery=name, seed=seed, coupled_l2=1e-3)
+        model = keras_gs.GradSurgeryModel(
+            net, surgery=name, seed=seed, coupled_l2=1e-3
+        )
         compile_model(model, optimizer or keras.optimizers.SGD(0.1))
     before = [w.numpy() for w in model.trainable_weights]
     history = model.fit(
@@ -36,7 +40,9 @@ def test_two_replicas_equal_one_device(name, one_device, two_replicas):
         np.testing.assert_allclose(a, b, atol=1e-5)
     # Reported losses are unscaled (not loss / R).
     for key in single_logs:
-        np.testing.assert_allclose(single_logs[key], mirrored_logs[key], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            single_logs[key], mirrored_logs[key], rtol=1e-5, atol=1e-6
+        )
 
 
 def wide_network():
@@ -48,13 +54,19 @@ def wide_network():
 
 def first_kernel_step(strategy, seed):
     before, after, _ = train(
-        strategy, "agr-rand", seed=seed, steps=1, network=wide_network,
+        strategy,
+        "agr-rand",
+        seed=seed,
+        steps=1,
+        network=wide_network,
         optimizer=keras.optimizers.SGD(1.0),
     )
     return after[0] - before[0]
 
 
-def test_agr_rand_noise_std_is_the_same_under_two_replicas(one_device, two_replicas):
+def test_agr_rand_noise_std_is_the_same_under_two_replicas(
+    one_device, two_replicas
+):
     # Components that differ between two seeds are the noise components;
     # if replicas drew different noise, the summed update would average
     # them and the std would shrink by sqrt(2).

@@ -3,14 +3,15 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_gs
 from conftest import compile_model, make_domains, make_network
 
 
 def fit_model(name, steps=4, **kwargs):
-    model = keras_gs.GradSurgeryModel(make_network(), surgery=name, seed=1, **kwargs)
+    model = keras_gs.GradSurgeryModel(
+        make_network(), surgery=name, seed=1, **kwargs
+    )
     compile_model(model, keras.optimizers.Adam(1e-2), metrics=["accuracy"])
     history = model.fit(
         keras_gs.data.zip_domains(make_domains(), 8, seed=0),
@@ -24,13 +25,22 @@ def fit_model(name, steps=4, **kwargs):
 @pytest.mark.parametrize("name", keras_gs.surgery.names())
 def test_fit_save_load_every_surgery(name, tmp_path):
     model, logs = fit_model(name)
-    expected = {"loss", "accuracy", "loss_0", "loss_1", "loss_2", "skipped_steps"}
+    expected = {
+        "loss",
+        "accuracy",
+        "loss_0",
+        "loss_1",
+        "loss_2",
+        "skipped_steps",
+    }
     if not keras_gs.surgery.get(name).joint_batch:
         expected |= {"agreement", "cosine"}
     assert set(logs) == expected
     assert all(np.isfinite(v[-1]) for v in logs.values())
     np.testing.assert_allclose(
-        logs["loss"][0], np.mean([logs[f"loss_{k}"][0] for k in range(3)]), rtol=1e-5
+        logs["loss"][0],
+        np.mean([logs[f"loss_{k}"][0] for k in range(3)]),
+        rtol=1e-5,
     )
     if "agreement" in logs:
         assert 0.0 < logs["agreement"][0] < 1.0
@@ -42,7 +52,9 @@ def test_fit_save_load_every_surgery(name, tmp_path):
     assert type(restored.surgery) is type(model.surgery)
     assert restored.num_domains == 3 and restored.seed == model.seed
     x = np.random.default_rng(0).normal(size=(6, 4)).astype("float32")
-    np.testing.assert_array_equal(model.predict(x, verbose=0), restored.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        model.predict(x, verbose=0), restored.predict(x, verbose=0)
+    )
 
 
 def test_fit_moves_weights_and_metrics_are_epoch_averages():
@@ -81,27 +93,41 @@ def test_jit_compile_is_off_on_cpu():
 
 
 def test_unknown_surgery_is_named():
-    with pytest.raises(ValueError, match=r"Received: surgery='agrsum'. Valid: \["):
+    with pytest.raises(
+        ValueError, match=r"Received: surgery='agrsum'. Valid: \["
+    ):
         keras_gs.GradSurgeryModel(make_network(), surgery="agrsum")
 
 
 def test_training_data_without_the_domain_axis():
     model = compile_model(keras_gs.GradSurgeryModel(make_network()))
     flat = make_domains()[0].batch(8)
-    with pytest.raises(ValueError, match=r"no domain axis.*\(batch, num_domains"):
+    with pytest.raises(
+        ValueError, match=r"no domain axis.*\(batch, num_domains"
+    ):
         model.fit(flat, verbose=0)
 
 
 def test_domain_count_that_differs_from_the_model():
-    model = compile_model(keras_gs.GradSurgeryModel(make_network(), num_domains=2))
+    model = compile_model(
+        keras_gs.GradSurgeryModel(make_network(), num_domains=2)
+    )
     with pytest.raises(ValueError, match="3 domains.*num_domains=2"):
-        model.fit(keras_gs.data.zip_domains(make_domains(3), 4), steps_per_epoch=1, verbose=0)
+        model.fit(
+            keras_gs.data.zip_domains(make_domains(3), 4),
+            steps_per_epoch=1,
+            verbose=0,
+        )
 
 
 def test_domain_count_that_differs_between_fits():
     model, _ = fit_model("sum", steps=1)
     with pytest.raises(ValueError, match="2 domains.*num_domains=3"):
-        model.fit(keras_gs.data.zip_domains(make_domains(2), 4), steps_per_epoch=1, verbose=0)
+        model.fit(
+            keras_gs.data.zip_domains(make_domains(2), 4),
+            steps_per_epoch=1,
+            verbose=0,
+        )
 
 
 def test_domain_axis_that_x_and_y_disagree_on():
@@ -115,6 +141,8 @@ def test_domain_axis_that_x_and_y_disagree_on():
 def test_fit_on_arrays_with_the_domain_axis():
     x = np.random.default_rng(0).normal(size=(16, 3, 4)).astype("float32")
     y = (x[..., 0] > 0).astype("int32")
-    model = compile_model(keras_gs.GradSurgeryModel(make_network(), surgery="agr-sum"))
+    model = compile_model(
+        keras_gs.GradSurgeryModel(make_network(), surgery="agr-sum")
+    )
     history = model.fit(x, y, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])

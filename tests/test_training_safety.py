@@ -37,7 +37,9 @@ def test_non_finite_step_is_skipped_and_counted(strategy_name, request):
     for a, b in zip(skipped.weights, clean.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
     # Epoch averages cover the applied steps only.
-    np.testing.assert_allclose(skipped_logs["loss"], clean_logs["loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        skipped_logs["loss"], clean_logs["loss"], rtol=1e-5
+    )
 
 
 @pytest.fixture
@@ -53,7 +55,8 @@ def one_sgd_step(name):
     before = [w.numpy() for w in model.trainable_weights]
     history = model.fit(
         keras_gs.data.zip_domains(make_domains(), 8, shuffle_buffer=0),
-        steps_per_epoch=1, verbose=0,
+        steps_per_epoch=1,
+        verbose=0,
     )
     after = [w.numpy() for w in model.trainable_weights]
     return model, [a - b for a, b in zip(after, before)], history.history
@@ -76,20 +79,31 @@ def test_mixed_precision_removes_the_loss_scale_before_surgery(mixed_precision):
 def bn_network():
     keras.utils.set_random_seed(4)
     return keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization(),
-         keras.layers.Dense(2)]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2),
+        ]
     )
 
 
 @pytest.mark.parametrize("freeze", [True, False])
 def test_freeze_batchnorm_keeps_moving_statistics(freeze):
-    model = keras_gs.GradSurgeryModel(bn_network(), surgery="agr-sum", freeze_batchnorm=freeze)
+    model = keras_gs.GradSurgeryModel(
+        bn_network(), surgery="agr-sum", freeze_batchnorm=freeze
+    )
     compile_model(model)
     bn = model.network.layers[1]
     before = [bn.moving_mean.numpy(), bn.moving_variance.numpy()]
-    model.fit(keras_gs.data.zip_domains(make_domains(), 8), steps_per_epoch=2, verbose=0)
+    model.fit(
+        keras_gs.data.zip_domains(make_domains(), 8),
+        steps_per_epoch=2,
+        verbose=0,
+    )
     unchanged = all(
-        np.array_equal(a, b.numpy()) for a, b in zip(before, [bn.moving_mean, bn.moving_variance])
+        np.array_equal(a, b.numpy())
+        for a, b in zip(before, [bn.moving_mean, bn.moving_variance])
     )
     assert unchanged == freeze
 
@@ -102,10 +116,17 @@ def disagreeing_model(**kwargs):
     2(1 + 10) = 22 per component, so Agr-Sum masks them all.
     """
     layer_kwargs = kwargs.pop("layer_kwargs", {})
-    net = keras.Sequential([
-        keras.Input((2,)),
-        keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(0.5), **layer_kwargs),
-    ])
+    net = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer=keras.initializers.Constant(0.5),
+                **layer_kwargs,
+            ),
+        ]
+    )
     model = keras_gs.GradSurgeryModel(net, surgery="agr-sum", **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
     x = np.ones((1, 2, 2), "float32")
@@ -116,13 +137,17 @@ def disagreeing_model(**kwargs):
 
 def test_coupled_l2_is_added_after_surgery_unmasked():
     # Update = 0 (masked) + 0.1 * w = 0.05: w = 0.5 - 0.05.
-    np.testing.assert_allclose(disagreeing_model(coupled_l2=0.1), [0.45, 0.45], rtol=1e-6)
+    np.testing.assert_allclose(
+        disagreeing_model(coupled_l2=0.1), [0.45, 0.45], rtol=1e-6
+    )
     np.testing.assert_allclose(disagreeing_model(), [0.5, 0.5])
 
 
 def test_weight_regularizer_counts_once_after_surgery():
     # L2(0.1) adds 0.1 * sum(w^2): gradient 0.2 * w = 0.1 per component.
-    kernel = disagreeing_model(layer_kwargs={"kernel_regularizer": keras.regularizers.L2(0.1)})
+    kernel = disagreeing_model(
+        layer_kwargs={"kernel_regularizer": keras.regularizers.L2(0.1)}
+    )
     np.testing.assert_allclose(kernel, [0.4, 0.4], rtol=1e-6)
 
 
@@ -130,7 +155,11 @@ def test_model_without_loss_is_reported():
     model = keras_gs.GradSurgeryModel(make_network())
     model.compile(optimizer="sgd")
     with pytest.raises(ValueError, match="compile\\(loss="):
-        model.fit(keras_gs.data.zip_domains(make_domains(), 4), steps_per_epoch=1, verbose=0)
+        model.fit(
+            keras_gs.data.zip_domains(make_domains(), 4),
+            steps_per_epoch=1,
+            verbose=0,
+        )
 
 
 def test_mixed_precision_non_finite_step_lowers_the_loss_scale(mixed_precision):

@@ -10,15 +10,21 @@ from keras_gs.data import zip_domains
 def labelled(label, size, features=3):
     x = np.full((size, features), float(label), "float32")
     x[:, 0] = np.arange(size)
-    return tf.data.Dataset.from_tensor_slices((x, np.full(size, label, "int32")))
+    return tf.data.Dataset.from_tensor_slices(
+        (x, np.full(size, label, "int32"))
+    )
 
 
 def test_layout_puts_examples_first_and_domains_second():
-    ds = zip_domains([labelled(0, 10), labelled(1, 4), labelled(2, 7)], 5, seed=1)
+    ds = zip_domains(
+        [labelled(0, 10), labelled(1, 4), labelled(2, 7)], 5, seed=1
+    )
     x, y = next(iter(ds))
     assert x.shape == (5, 3, 3) and y.shape == (5, 3)
     np.testing.assert_array_equal(y.numpy(), np.tile([0, 1, 2], (5, 1)))
-    np.testing.assert_array_equal(x.numpy()[:, :, 1], np.tile([0, 1, 2], (5, 1)))
+    np.testing.assert_array_equal(
+        x.numpy()[:, :, 1], np.tile([0, 1, 2], (5, 1))
+    )
 
 
 def test_domains_of_different_sizes_repeat_independently():

@@ -33,7 +33,9 @@ def resnet18(classes):
         y = keras.layers.Conv2D(filters, 3, 1, "same", use_bias=False)(y)
         y = keras.layers.BatchNormalization()(y)
         if stride != 1 or shortcut.shape[-1] != filters:
-            shortcut = keras.layers.Conv2D(filters, 1, stride, use_bias=False)(x)
+            shortcut = keras.layers.Conv2D(filters, 1, stride, use_bias=False)(
+                x
+            )
             shortcut = keras.layers.BatchNormalization()(shortcut)
         return keras.layers.ReLU()(y + shortcut)
 
@@ -90,15 +92,23 @@ def main():
     ).repeat()
 
     print(f"devices: {[d.name for d in tf.config.list_logical_devices()]}")
-    print(f"ResNet-18, {SIZE}x{SIZE}, {DOMAINS} domains x {PER_DOMAIN} images, Adam")
+    print(
+        f"ResNet-18, {SIZE}x{SIZE}, {DOMAINS} domains x {PER_DOMAIN} images, Adam"
+    )
     keras.utils.set_random_seed(0)
-    baseline = median_step(compile_model(resnet18(CLASSES)), flat_batches, args.steps)
+    baseline = median_step(
+        compile_model(resnet18(CLASSES)), flat_batches, args.steps
+    )
     print(f"{'plain keras ERM':>16}: {baseline:.3f} s/step  ratio 1.00")
     for name in args.surgeries.split(","):
         keras.utils.set_random_seed(0)
-        model = keras_gs.GradSurgeryModel(resnet18(CLASSES), surgery=name, seed=0)
+        model = keras_gs.GradSurgeryModel(
+            resnet18(CLASSES), surgery=name, seed=0
+        )
         seconds = median_step(compile_model(model), domain_batches, args.steps)
-        print(f"{name:>16}: {seconds:.3f} s/step  ratio {seconds / baseline:.2f}")
+        print(
+            f"{name:>16}: {seconds:.3f} s/step  ratio {seconds / baseline:.2f}"
+        )
 
 
 if __name__ == "__main__":

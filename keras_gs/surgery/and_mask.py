@@ -88,10 +88,14 @@ class SandMask(Surgery):
             stacked = tf.stack(grads)
             # Unbiased variance (torch's default), NaN for one domain.
             variance = tf.math.reduce_variance(stacked, axis=0) * (
-                num_domains / (num_domains - 1) if num_domains > 1 else float("nan")
+                num_domains / (num_domains - 1)
+                if num_domains > 1
+                else float("nan")
             )
             variance = tf.where(
-                tf.math.is_nan(variance), tf.cast(1e-17, variance.dtype), variance
+                tf.math.is_nan(variance),
+                tf.cast(1e-17, variance.dtype),
+                variance,
             )
             agreement = tf.abs(tf.reduce_mean(tf.sign(stacked), axis=0))
             smooth = tf.tanh(self.k / variance * (agreement - self.tau))

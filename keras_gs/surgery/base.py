@@ -22,9 +22,7 @@ def register(*names: str):
                 )
             _REGISTRY[name] = cls
         cls.name = names[0]
-        return keras.saving.register_keras_serializable(package="keras_gs")(
-            cls
-        )
+        return keras.saving.register_keras_serializable(package="keras_gs")(cls)
 
     return decorator
 
@@ -65,9 +63,7 @@ class Surgery:
     def __call__(self, domain_grads, seed=None):
         domain_grads = _validated(domain_grads, type(self).__name__)
         if self.random and seed is None:
-            seed = tf.random.uniform(
-                (2,), maxval=2**31 - 1, dtype=tf.int64
-            )
+            seed = tf.random.uniform((2,), maxval=2**31 - 1, dtype=tf.int64)
         return self.combine(domain_grads, seed)
 
     def combine(self, domain_grads, seed):

@@ -9,7 +9,10 @@ from keras_gs.surgery.base import register
 def flatten_domains(domain_grads):
     """Stacks each domain's gradients into one row: a (K, N) matrix."""
     return tf.stack(
-        [tf.concat([tf.reshape(g, [-1]) for g in grads], 0) for grads in domain_grads]
+        [
+            tf.concat([tf.reshape(g, [-1]) for g in grads], 0)
+            for grads in domain_grads
+        ]
     )
 
 

@@ -7,8 +7,15 @@ import tensorflow as tf
 from keras_gs import surgery
 
 EXPECTED = {
-    "agr-rand", "agr-sum", "and-mask", "deep-all", "erm", "mean", "pcgrad",
-    "sand-mask", "sum",
+    "agr-rand",
+    "agr-sum",
+    "and-mask",
+    "deep-all",
+    "erm",
+    "mean",
+    "pcgrad",
+    "sand-mask",
+    "sum",
 }
 
 
@@ -24,7 +31,9 @@ def test_get_by_name_with_arguments():
 
 
 def test_unknown_name_names_the_valid_ones():
-    with pytest.raises(ValueError, match=r"Received: surgery='agr_sum'.*agr-sum"):
+    with pytest.raises(
+        ValueError, match=r"Received: surgery='agr_sum'.*agr-sum"
+    ):
         surgery.get("agr_sum")
 
 
@@ -45,5 +54,6 @@ def test_serialization_round_trip(name):
     grads = [[tf.constant([1.0, -2.0])], [tf.constant([3.0, 1.0])]]
     seed = tf.constant([1, 1])
     np.testing.assert_allclose(
-        original(grads, seed=seed)[0].numpy(), restored(grads, seed=seed)[0].numpy()
+        original(grads, seed=seed)[0].numpy(),
+        restored(grads, seed=seed)[0].numpy(),
     )

@@ -128,13 +128,22 @@ def test_pcgrad_draws_one_order_per_step_over_the_whole_network():
     outcomes = set()
     for step in range(30):
         update = run("pcgrad", grads=PC_GRADS, seed=tf.constant([0, step]))
-        outcomes.add((round(float(update[0][0]), 6), round(float(update[1][0]), 6)))
+        outcomes.add(
+            (round(float(update[0][0]), 6), round(float(update[1][0]), 6))
+        )
     by_order = {
         tuple(
             round(float(v), 6)
             for v in project_conflicts(PC_FLAT, tf.constant(order)).numpy()
         )
-        for order in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]
+        for order in [
+            (0, 1, 2),
+            (0, 2, 1),
+            (1, 0, 2),
+            (1, 2, 0),
+            (2, 0, 1),
+            (2, 1, 0),
+        ]
     }
     assert outcomes <= by_order
     assert len(outcomes) >= 2
@@ -142,14 +151,14 @@ def test_pcgrad_draws_one_order_per_step_over_the_whole_network():
 
 def test_pcgrad_without_conflict_is_the_sum():
     grads = [[[1.0, 1.0]], [[2.0, 0.5]]]
-    assert_lists_close(run("pcgrad", grads=grads, seed=tf.constant([0, 0])), [[3.0, 1.5]])
+    assert_lists_close(
+        run("pcgrad", grads=grads, seed=tf.constant([0, 0])), [[3.0, 1.5]]
+    )
 
 
 def test_and_mask_tau_one_by_hand():
     # Masks: a [1,0,0,1] (density 1/2), b [1,0] (density 1/2); mean * 2.
-    assert_lists_close(
-        run("and-mask"), [[7 / 3, 0, 0, 4], [-4, 0]], atol=1e-5
-    )
+    assert_lists_close(run("and-mask"), [[7 / 3, 0, 0, 4], [-4, 0]], atol=1e-5)
 
 
 def test_and_mask_lower_tau_by_hand():
