@@ -8,9 +8,9 @@ import keras_gs
 from conftest import compile_model, make_domains, make_network
 
 
-def fit_model(name, steps=4, **kwargs):
+def fit_model(name, steps=4, seed=1, **kwargs):
     model = keras_gs.GradSurgeryModel(
-        make_network(), surgery=name, seed=1, **kwargs
+        make_network(), surgery=name, seed=seed, **kwargs
     )
     compile_model(model, keras.optimizers.Adam(1e-2), metrics=["accuracy"])
     history = model.fit(
@@ -83,8 +83,15 @@ def test_evaluate_and_validation_take_ordinary_batches():
 def test_agr_rand_is_reproducible_from_the_seed():
     first, _ = fit_model("agr-rand")
     second, _ = fit_model("agr-rand")
+    other, _ = fit_model("agr-rand", seed=2)
+    # oneDNN's threaded kernels may differ in the last bits between runs
+    # (seen: 2e-9); other noise moves the weights by ~1e-2 (Adam, lr 1e-2).
     for a, b in zip(first.weights, second.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-7)
+    assert max(
+        np.abs(a.numpy() - c.numpy()).max()
+        for a, c in zip(first.weights, other.weights)
+    ) > 1e-3
 
 
 def test_jit_compile_is_off_on_cpu():

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from keras_gs import surgery
-from keras_gs.surgery.pcgrad import project_conflicts
+from keras_gs.conflicts import gradient_gram
+from keras_gs.surgery.pcgrad import projection_weights
 
 # Three domains, two variables. Signs per component of variable a:
 #   a0: + + +  agree        sum 3.5
@@ -110,6 +111,25 @@ def test_all_zero_gradients_give_a_finite_zero_update(name):
 #   sum: [.5, 0]
 PC_GRADS = [[[1.0], [0.0]], [[-1.0], [1.0]], [[0.0], [-1.0]]]
 PC_FLAT = tf.constant([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
+
+
+def project_conflicts(flat, order):
+    """PCGrad's update for (K, N) gradients `flat` in a given order."""
+    gram = tf.matmul(flat, flat, transpose_b=True)
+    weights = projection_weights(gram, order)
+    return tf.linalg.matvec(flat, weights, transpose_a=True)
+
+
+def test_pcgrad_weights_on_the_original_gradients_by_hand():
+    # Order (0, 1, 2), coefficients c on the originals (g_i' = g_i - c.g):
+    #   i=0: c1 = -1/2; then <g0', g2> = 0 - (-1/2)(-1) = -1/2: c2 = -1/2
+    #   i=1: c0 = -1;   then <g1', g2> = -1 - (-1)(0) = -1:     c2 = -1
+    #   i=2: <g2, g0> = 0: none; c1 = -1/2
+    # w = 1 - sum_i c = [2, 2, 2.5]; 2 g0 + 2 g1 + 2.5 g2 = [0, -0.5].
+    gram = gradient_gram([[row] for row in tf.unstack(PC_FLAT)])
+    np.testing.assert_allclose(
+        projection_weights(gram, tf.constant([0, 1, 2])).numpy(), [2, 2, 2.5]
+    )
 
 
 def test_pcgrad_fixed_order_by_hand():
