@@ -2,6 +2,9 @@
 
 import keras
 
+from keras_gs.data.choices import check_choice
+
+
 AUGMENTATIONS = ("none", "domainbed")
 
 
@@ -39,11 +42,7 @@ def make_augmentation(name: str, seed: int | None = None):
     Returns:
         A `keras.layers.Pipeline`, or None.
     """
-    if name not in AUGMENTATIONS:
-        raise ValueError(
-            f"Unknown augmentation. Received: augmentation={name!r}. "
-            f"Valid: {AUGMENTATIONS}"
-        )
+    check_choice(name, AUGMENTATIONS, "augmentation", "augmentation")
     if name == "none":
         return None
 

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from keras_gs.data.choices import check_choice
+
+
 logger = logging.getLogger("keras_gs")
 
 CHECK_MODES = ("header", "full", "none")
@@ -66,11 +69,7 @@ def check_images(
     Returns:
         An `ImageCheck`.
     """
-    if mode not in CHECK_MODES:
-        raise ValueError(
-            f"Unknown image check mode. Received: mode={mode!r}. "
-            f"Valid: {CHECK_MODES}"
-        )
+    check_choice(mode, CHECK_MODES, "mode", "image check mode")
     paths = [os.fspath(p) for p in paths]
     if mode == "none":
         return ImageCheck(bad={}, formats={p: None for p in paths})
@@ -99,11 +98,7 @@ def handle_bad_images(bad: dict[str, str], on_bad_image: str) -> list[str]:
     Returns:
         The sorted list of bad paths (empty when there are none).
     """
-    if on_bad_image not in ON_BAD_IMAGE:
-        raise ValueError(
-            "Unknown bad-image policy. Received: "
-            f"on_bad_image={on_bad_image!r}. Valid: {ON_BAD_IMAGE}"
-        )
+    check_choice(on_bad_image, ON_BAD_IMAGE, "on_bad_image", "bad-image policy")
     paths = sorted(bad)
     if not paths:
         return []

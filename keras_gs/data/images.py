@@ -6,6 +6,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from keras_gs.data.choices import check_choice
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -191,12 +194,7 @@ _ANTIALIAS_BELOW = 1 / 1.1
 
 def check_resize_filter(name: str) -> str:
     """Raises a ValueError naming the valid choices if `name` is unknown."""
-    if name not in RESIZE_FILTERS:
-        raise ValueError(
-            "Unknown resize filter. Received: "
-            f"resize_filter={name!r}. Valid: {RESIZE_FILTERS}"
-        )
-    return name
+    return check_choice(name, RESIZE_FILTERS, "resize_filter", "resize filter")
 
 
 def _resize_square(image, size, area):
@@ -210,9 +208,7 @@ def _resize_square(image, size, area):
             return image
         if area and min(height, width) * _ANTIALIAS_BELOW > size:
             return resized(method="area")
-        return resized(
-            antialias=max(height, width) * _ANTIALIAS_BELOW > size
-        )
+        return resized(antialias=max(height, width) * _ANTIALIAS_BELOW > size)
     shape = tf.shape(image)[:2]
     sides = tf.cast(shape, tf.float32) * _ANTIALIAS_BELOW
     # The first true condition wins.
@@ -233,12 +229,7 @@ def _resize_square(image, size, area):
 
 def check_normalization(name: str) -> str:
     """Raises a ValueError naming the valid choices if `name` is unknown."""
-    if name not in NORMALIZATIONS:
-        raise ValueError(
-            "Unknown normalization. Received: "
-            f"normalization={name!r}. Valid: {sorted(NORMALIZATIONS)}"
-        )
-    return name
+    return check_choice(name, NORMALIZATIONS, "normalization", "normalization")
 
 
 def to_unit_float(image: tf.Tensor) -> tf.Tensor:

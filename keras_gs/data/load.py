@@ -14,6 +14,7 @@ from keras_gs.data import images
 from keras_gs.data import pipeline
 from keras_gs.data import splits as splits_lib
 from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
+from keras_gs.data.choices import check_choice
 from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.folder import folder_source
 from keras_gs.data.rotated_digits import rotated_digits_source
@@ -142,26 +143,22 @@ def load(
     train = keras_gs.data.zip_domains(splits.train_domains, batch_size=32)
     ```
     """
-    if name not in DATASETS:
-        raise ValueError(
-            f"Unknown dataset. Received: name={name!r}. Valid: {DATASETS}"
-        )
+    check_choice(name, DATASETS, "name", "dataset")
     fractions = splits_lib.check_fractions(fractions)
-    if test_on not in TEST_ON:
-        raise ValueError(
-            f"Unknown test protocol. Received: test_on={test_on!r}. "
-            f"Valid: {TEST_ON}"
-        )
+    check_choice(test_on, TEST_ON, "test_on", "test protocol")
     if normalization is not None:
         images.check_normalization(normalization)
     images.check_resize_filter(resize_filter)
     augmenter = augment.make_augmentation(augmentation, augmentation_seed)
-    image_check.handle_bad_images({}, on_bad_image)  # Validates the policy.
-    if check_images not in image_check.CHECK_MODES:
-        raise ValueError(
-            "Unknown image check. Received: "
-            f"check_images={check_images!r}. Valid: {image_check.CHECK_MODES}"
-        )
+    check_choice(
+        on_bad_image,
+        image_check.ON_BAD_IMAGE,
+        "on_bad_image",
+        "bad-image policy",
+    )
+    check_choice(
+        check_images, image_check.CHECK_MODES, "check_images", "image check"
+    )
     sizes = _check_image_size(image_size)
 
     source = _make_source(
@@ -218,8 +215,15 @@ def load(
             cache=cache,
             # Everything that changes the cached images or their order.
             cache_key=repr(
-                (name, data_dir, manual_dir, domain, indices, sizes,
-                 resize_filter)
+                (
+                    name,
+                    data_dir,
+                    manual_dir,
+                    domain,
+                    indices,
+                    sizes,
+                    resize_filter,
+                )
             ),
             augmentation=augmenter if training else None,
             resize_filter=resize_filter,
@@ -329,9 +333,7 @@ def _resolve_test_domains(test_domains, domains):
             f"one out for training. Valid: {list(domains)}"
         )
     if not resolved:
-        raise ValueError(
-            f"`test_domains` is empty. Valid: {list(domains)}"
-        )
+        raise ValueError(f"`test_domains` is empty. Valid: {list(domains)}")
     return resolved
 
 
