@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_gs
 from conftest import compile_model, make_domains, make_network
@@ -153,3 +154,21 @@ def test_fit_on_arrays_with_the_domain_axis():
     )
     history = model.fit(x, y, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_domain_count_that_differs_between_steps():
+    # Steps of 3 then 2 domains: the dataset's domain axis is unknown.
+    def steps():
+        for k in (3, 2):
+            yield np.zeros((4, k, 4), "float32"), np.zeros((4, k), "int32")
+
+    ragged = tf.data.Dataset.from_generator(
+        steps,
+        output_signature=(
+            tf.TensorSpec((4, None, 4), tf.float32),
+            tf.TensorSpec((4, None), tf.int32),
+        ),
+    )
+    model = compile_model(keras_gs.GradSurgeryModel(make_network()))
+    with pytest.raises(ValueError, match="axis 1 \\(domains\\).*unknown"):
+        model.fit(ragged, verbose=0)
