@@ -23,7 +23,11 @@ setuptools.setup(
         "keras>=3.15,<4",
         "tensorflow-datasets>=4.9",
         "absl-py>=2.0",
-        "keras-hub>=0.21",
+        # keras.callbacks.TensorBoard needs it; TensorFlow 2.21 no longer
+        # installs it.
+        "tensorboard>=2.20",
+        # tools/collect_results.py and tools/analyze_conflicts.py plots.
+        "matplotlib>=3.7",
         "scikit-learn>=1.3",
         "pillow>=10.0",
         "numpy",

@@ -11,6 +11,7 @@ import os
 # effect if keras_gs is imported first; set it to 0 to opt out.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+from keras_gs import backbones  # noqa: E402
 from keras_gs import conflicts  # noqa: E402
 from keras_gs import data  # noqa: E402
 from keras_gs import surgery  # noqa: E402
@@ -18,4 +19,11 @@ from keras_gs.grad_surgery_model import GradSurgeryModel  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["GradSurgeryModel", "conflicts", "data", "surgery", "__version__"]
+__all__ = [
+    "GradSurgeryModel",
+    "backbones",
+    "conflicts",
+    "data",
+    "surgery",
+    "__version__",
+]
