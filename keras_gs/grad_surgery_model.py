@@ -8,9 +8,12 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
+from keras_gs import batchnorm_statistics
 from keras_gs import conflicts
 from keras_gs import distribute
+from keras_gs import joint_batch_losses
 from keras_gs import surgery as surgery_lib
+from keras_gs.data.choices import check_choice
 from keras_gs.step_count import StepCount
 
 _DOMAIN_AXIS_HELP = (
@@ -52,13 +55,28 @@ class GradSurgeryModel(keras.Model):
     during the forward pass belong to their domain's loss. Keras's decoupled
     weight decay (`keras.optimizers.AdamW`, `weight_decay=`) works as usual.
 
-    BatchNorm: with per-domain passes, moving statistics are updated once
-    per domain per step, each with one domain's batch statistics (with
-    `erm`, once on the mixed batch). `freeze_batchnorm=True` keeps every
-    BatchNormalization layer in inference mode by setting its `trainable`
-    to False (Keras's fine-tuning convention: gamma and beta freeze too).
-    Under `tf.distribute`, batch statistics are per replica unless the
-    layers are built with `synchronized=True`.
+    With `erm`, `loss_<k>` is domain k's share of the joint pass: the
+    compiled loss on its rows plus its activity-regularizer terms (other
+    `add_loss` terms, single numbers of the whole pass, count for every
+    domain), the same quantity the per-domain surgeries log.
+
+    BatchNorm: inside each domain's pass, BatchNormalization normalizes with
+    that domain's batch statistics. The moving statistics are updated
+    according to `batchnorm_update`:
+    - `"joint"`: once per step, from the mean and variance of all domains'
+      examples together: the moving statistics `erm` keeps on the
+      concatenated batch, independent of the order of the domains. Under
+      `tf.distribute` the statistics are those of the global batch, so
+      every replica holds the same moving statistics as one device would.
+      A skipped step leaves them unchanged.
+    - `"per_domain"`: once per domain per step, each from one domain's
+      batch (momentum m^K per step; the last domain weighs most). Under
+      `tf.distribute` each replica updates its own copy from its own part
+      of the batch, as Keras does.
+    `freeze_batchnorm=True` keeps every BatchNormalization layer in
+    inference mode by setting its `trainable` to False (Keras's fine-tuning
+    convention: gamma and beta freeze too). Batch statistics inside a pass
+    are per replica unless the layers are built with `synchronized=True`.
 
     Args:
         network: a `keras.Model` or layer mapping inputs to predictions.
@@ -71,6 +89,10 @@ class GradSurgeryModel(keras.Model):
             uses 5e-5 with Adam). Defaults to `0.0`.
         freeze_batchnorm: bool, keep BatchNormalization layers in inference
             mode. Defaults to `False`.
+        batchnorm_update: str, how BatchNormalization moving statistics are
+            updated: `"joint"` (once per step from all domains' examples)
+            or `"per_domain"` (once per domain pass). Defaults to
+            `"joint"`.
         seed: int or None, seed of the surgery's random draws (Agr-Rand
             noise, PCGrad order); combined with the optimizer step, so draws
             are the same on every replica and reproducible. Drawn at
@@ -102,6 +124,7 @@ class GradSurgeryModel(keras.Model):
         num_domains=None,
         coupled_l2=0.0,
         freeze_batchnorm=False,
+        batchnorm_update="joint",
         seed=None,
         **kwargs,
     ):
@@ -125,6 +148,12 @@ class GradSurgeryModel(keras.Model):
         self.surgery = surgery_lib.get(surgery)
         self.coupled_l2 = float(coupled_l2)
         self.freeze_batchnorm = bool(freeze_batchnorm)
+        self.batchnorm_update = check_choice(
+            batchnorm_update,
+            batchnorm_statistics.BATCHNORM_UPDATES,
+            "batchnorm_update",
+            "BatchNorm update",
+        )
         self.seed = int(seed) if seed is not None else random.randrange(2**31)
         self.num_domains = None
         self._domain_batches = False
@@ -143,7 +172,9 @@ class GradSurgeryModel(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = self._split_domains(data)
         variables = self.trainable_variables
-        losses, y_pred, domain_grads = self._gradients(x, y, sample_weight)
+        batchnorm = self._batchnorm_statistics()
+        with batchnorm.recording() if batchnorm else contextlib.nullcontext():
+            losses, y_pred, domain_grads = self._gradients(x, y, sample_weight)
         domain_grads, extra_grads = self._sum_across_replicas(
             domain_grads, self._regularization_gradients(variables)
         )
@@ -151,13 +182,10 @@ class GradSurgeryModel(keras.Model):
         update = self.surgery(domain_grads, seed=self._step_seed())
         update = self._add_regularization(update, extra_grads, variables)
         self._apply(update, variables, finite)
+        if batchnorm:
+            batchnorm.apply(finite)
         self._update_trackers(losses, domain_grads, finite, x)
-        return self.compute_metrics(
-            x,
-            _concat([_domain(y, k) for k in range(len(y_pred))]),
-            _concat(y_pred),
-            _concat([_domain(sample_weight, k) for k in range(len(y_pred))]),
-        )
+        return self._compute_metrics_if(finite, x, y, y_pred, sample_weight)
 
     def _sum_across_replicas(self, domain_grads, extra_grads):
         """Global per-domain gradients, the same on every replica.
@@ -176,6 +204,33 @@ class GradSurgeryModel(keras.Model):
             flat[k * n : (k + 1) * n] for k in range(len(domain_grads))
         ]
         return per_domain, flat[len(domain_grads) * n :]
+
+    def _compute_metrics_if(self, applied, x, y, y_pred, sample_weight):
+        """The compiled metrics, updated only on applied steps.
+
+        Like the loss trackers, they are epoch averages over the steps that
+        changed the weights. (Metrics compiled without `weighted_metrics`
+        ignore sample weights, so the step must be left out, not weighted
+        by 0.)
+        """
+        num_domains = len(y_pred)
+        y = _concat([_domain(y, k) for k in range(num_domains)])
+        y_pred = _concat(y_pred)
+        sample_weight = _concat(
+            [_domain(sample_weight, k) for k in range(num_domains)]
+        )
+        return tf.cond(
+            applied,
+            lambda: self.compute_metrics(x, y, y_pred, sample_weight),
+            self.get_metrics_result,
+        )
+
+    def _batchnorm_statistics(self):
+        """A `JointStatistics` for this step, or None to leave BN alone."""
+        if self.batchnorm_update != "joint":
+            return None
+        statistics = batchnorm_statistics.JointStatistics(self.network)
+        return statistics if statistics.layers else None
 
     def test_step(self, data):
         logs = super().test_step(data)
@@ -201,11 +256,19 @@ class GradSurgeryModel(keras.Model):
                 for k in range(self.num_domains)
             ]
         variables = self.trainable_variables
+        activity = joint_batch_losses.ActivityLosses(
+            self.network, self.num_domains
+        )
         losses, y_pred, grads = [], [], []
         for x_pass, y_pass, weight_pass in passes:
             with tf.GradientTape() as tape:
-                pred = self(x_pass, training=True)
-                loss = self._domain_loss(y_pass, pred, weight_pass)
+                if self.surgery.joint_batch:
+                    with activity.recording():
+                        pred = self(x_pass, training=True)
+                else:
+                    pred = self(x_pass, training=True)
+                added = self._added_loss()
+                loss = self._compiled_loss(y_pass, pred, weight_pass) + added
                 scaled = self.optimizer.scale_loss(loss)
             grads.append(
                 _zeros_for_none(tape.gradient(scaled, variables), variables)
@@ -213,33 +276,41 @@ class GradSurgeryModel(keras.Model):
             losses.append(loss)
             y_pred.append(pred)
         if self.surgery.joint_batch:
+            # Each domain's share of the joint pass, as the per-domain
+            # surgeries would log it.
             y_pred = _unjoin_domains(y_pred[0], self.num_domains)
             losses = [
-                self._compile_loss(
+                self._compiled_loss(
                     _domain(y, k), pred, _domain(sample_weight, k)
                 )
-                for k, pred in enumerate(y_pred)
+                + term
+                for k, (pred, term) in enumerate(
+                    zip(y_pred, activity.domain_terms(added))
+                )
             ]
         return losses, y_pred, grads
 
-    def _domain_loss(self, y, y_pred, sample_weight):
-        """The compiled loss plus this pass's `add_loss` terms.
-
-        Weight regularization is left out: it is added once, after the
-        surgery (`_regularization_gradients`).
-        """
+    def _compiled_loss(self, y, y_pred, sample_weight):
         if self._compile_loss is None:
             raise ValueError(
                 "GradSurgeryModel needs a loss: call "
                 "`compile(loss=...)` before `fit`."
             )
-        loss = self._compile_loss(y, y_pred, sample_weight)
+        return self._compile_loss(y, y_pred, sample_weight)
+
+    def _added_loss(self):
+        """The last pass's `add_loss` terms (activity regularizers...).
+
+        Weight regularization is left out: it is added once, after the
+        surgery (`_regularization_gradients`).
+        """
         losses = self.losses
         # Keras lists weight-regularization losses last in `self.losses`.
         num_forward = len(losses) - len(self._regularized_variables())
+        total = tf.constant(0.0)
         for extra in losses[:num_forward]:
-            loss = loss + self._aggregate_additional_loss(extra)
-        return loss
+            total = total + self._aggregate_additional_loss(extra)
+        return total
 
     def _regularized_variables(self):
         return [
@@ -449,6 +520,7 @@ class GradSurgeryModel(keras.Model):
                 "num_domains": self.num_domains,
                 "coupled_l2": self.coupled_l2,
                 "freeze_batchnorm": self.freeze_batchnorm,
+                "batchnorm_update": self.batchnorm_update,
                 "seed": self.seed,
             }
         )

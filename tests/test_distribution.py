@@ -6,18 +6,33 @@ import numpy as np
 import pytest
 
 import keras_gs
-from conftest import compile_model, make_domains, make_network
+from conftest import compile_model, make_domains
 
 DETERMINISTIC = [
     n for n in keras_gs.surgery.names() if not keras_gs.surgery.get(n).random
 ]
 
 
+def regularized_network():
+    # A weight regularizer set at construction: set on a built layer it
+    # would create no loss at all.
+    keras.utils.set_random_seed(3)
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                8,
+                activation="relu",
+                kernel_regularizer=keras.regularizers.L2(1e-2),
+            ),
+            keras.layers.Dense(2),
+        ]
+    )
+
+
 def train(strategy, name, seed=1, steps=3, network=None, optimizer=None):
     with strategy.scope():
-        net = network() if network else make_network()
-        # A weight regularizer and coupled L2: both must be counted once.
-        net.layers[0].kernel_regularizer = keras.regularizers.L2(1e-3)
+        net = (network or regularized_network)()
         model = keras_gs.GradSurgeryModel(
             net, surgery=name, seed=seed, coupled_l2=1e-3
         )
@@ -36,6 +51,8 @@ def train(strategy, name, seed=1, steps=3, network=None, optimizer=None):
 def test_two_replicas_equal_one_device(name, one_device, two_replicas):
     _, single, single_logs = train(one_device, name)
     _, mirrored, mirrored_logs = train(two_replicas, name)
+    # A weight regularizer and coupled L2: both must be counted once, from
+    # the global batch.
     for a, b in zip(single, mirrored):
         np.testing.assert_allclose(a, b, atol=1e-5)
     # Reported losses are unscaled (not loss / R).
@@ -43,6 +60,12 @@ def test_two_replicas_equal_one_device(name, one_device, two_replicas):
         np.testing.assert_allclose(
             single_logs[key], mirrored_logs[key], rtol=1e-5, atol=1e-6
         )
+
+
+def test_the_regularizer_is_real():
+    net = regularized_network()
+    assert net.layers[0].kernel.regularizer is not None
+    assert len(net.losses) == 1
 
 
 def wide_network():

@@ -58,10 +58,75 @@ def test_fit_save_load_every_surgery(name, tmp_path):
     )
 
 
+def six_batches():
+    dataset = keras_gs.data.zip_domains(make_domains(), 8, shuffle_buffer=0)
+    return list(dataset.take(6).as_numpy_iterator())
+
+
+def fresh_model(name="agr-sum"):
+    model = keras_gs.GradSurgeryModel(make_network(), surgery=name, seed=1)
+    return compile_model(
+        model, keras.optimizers.Adam(1e-2), metrics=["accuracy"]
+    )
+
+
 def test_fit_moves_weights_and_metrics_are_epoch_averages():
-    model, logs = fit_model("agr-sum", steps=6)
+    batches = six_batches()
+    model = fresh_model()
+    before = [w.numpy() for w in model.trainable_weights]
+    logs = model.fit(
+        tf.data.Dataset.from_tensor_slices(
+            tuple(np.stack(t) for t in zip(*batches))
+        ),
+        verbose=0,
+    ).history
+    # The same six steps one at a time: each step's own metrics.
+    stepwise = fresh_model()
+    steps = [
+        stepwise.train_on_batch(x, y, return_dict=True) for x, y in batches
+    ]
+    for a, b in zip(model.trainable_weights, stepwise.trainable_weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    assert all(
+        np.abs(a.numpy() - b).max() > 1e-3
+        for a, b in zip(model.trainable_weights, before)
+    )
+    for key in ("loss", "accuracy", "loss_0", "agreement", "cosine"):
+        per_step = [s[key] for s in steps]
+        np.testing.assert_allclose(
+            logs[key][0], np.mean(per_step), rtol=1e-5, err_msg=key
+        )
+        # Not the last step's value: the steps differ.
+        assert np.ptp(per_step) > 1e-3, key
     assert logs["skipped_steps"] == [0.0]
-    assert 0.0 <= logs["accuracy"][0] <= 1.0
+
+
+def bn_dropout_free_network():
+    keras.utils.set_random_seed(6)
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(2),
+        ]
+    )
+
+
+def test_erm_is_plain_keras_on_the_concatenated_batch():
+    # ERM takes one pass over all domains' examples (BatchNorm sees them
+    # mixed): a plain Keras model trained on the same concatenated batches
+    # must end with the same weights and moving statistics.
+    batches = six_batches()
+    model = keras_gs.GradSurgeryModel(bn_dropout_free_network(), "erm")
+    compile_model(model, keras.optimizers.Adam(1e-2))
+    plain = bn_dropout_free_network()
+    compile_model(plain, keras.optimizers.Adam(1e-2))
+    for x, y in batches:
+        model.train_on_batch(x, y)
+        plain.train_on_batch(x.reshape(-1, 4), y.reshape(-1))
+    for a, b in zip(model.network.weights, plain.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
 def test_evaluate_and_validation_take_ordinary_batches():

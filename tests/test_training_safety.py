@@ -27,7 +27,9 @@ def test_non_finite_step_is_skipped_and_counted(strategy_name, request):
     for with_nan in (True, False):
         with strategy.scope():
             model = keras_gs.GradSurgeryModel(make_network(), surgery="agr-sum")
-            compile_model(model, keras.optimizers.Adam(1e-2))
+            compile_model(
+                model, keras.optimizers.Adam(1e-2), metrics=["accuracy"]
+            )
         history = model.fit(batches(with_nan), verbose=0)
         results.append((model, history.history))
     (skipped, skipped_logs), (clean, clean_logs) = results
@@ -36,9 +38,14 @@ def test_non_finite_step_is_skipped_and_counted(strategy_name, request):
     assert int(skipped.optimizer.iterations.numpy()) == 2
     for a, b in zip(skipped.weights, clean.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
-    # Epoch averages cover the applied steps only.
-    np.testing.assert_allclose(
-        skipped_logs["loss"], clean_logs["loss"], rtol=1e-5
+    # Epoch averages cover the applied steps only: the loss trackers and
+    # the compiled metrics alike (accuracy over 48 examples, not 72).
+    for key in ("loss", "loss_0", "accuracy", "agreement", "cosine"):
+        np.testing.assert_allclose(
+            skipped_logs[key], clean_logs[key], rtol=1e-5, err_msg=key
+        )
+    assert clean_logs["accuracy"][0] * 48 == pytest.approx(
+        round(clean_logs["accuracy"][0] * 48)
     )
 
 
@@ -108,7 +115,7 @@ def test_freeze_batchnorm_keeps_moving_statistics(freeze):
     assert unchanged == freeze
 
 
-def disagreeing_model(**kwargs):
+def disagreeing_model(surgery="agr-sum", **kwargs):
     """One weight vector whose two domain gradients disagree everywhere.
 
     x = [1, 1] for both domains, w = [.5, .5], squared error against
@@ -127,7 +134,7 @@ def disagreeing_model(**kwargs):
             ),
         ]
     )
-    model = keras_gs.GradSurgeryModel(net, surgery="agr-sum", **kwargs)
+    model = keras_gs.GradSurgeryModel(net, surgery=surgery, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
     x = np.ones((1, 2, 2), "float32")
     y = np.array([[[10.0], [-10.0]]], "float32")
@@ -151,6 +158,90 @@ def test_weight_regularizer_counts_once_after_surgery():
     np.testing.assert_allclose(kernel, [0.4, 0.4], rtol=1e-6)
 
 
+def test_weight_regularizer_counts_once_with_sum_by_hand():
+    # sum: -18 + 22 = 4 per component; L2(0.1): + 0.2 * 0.5 = 0.1, once.
+    # w = 0.5 - 4.1 = -3.6 (counted in each domain's loss too: -3.7).
+    kernel = disagreeing_model(
+        surgery="sum",
+        layer_kwargs={"kernel_regularizer": keras.regularizers.L2(0.1)},
+    )
+    np.testing.assert_allclose(kernel, [-3.6, -3.6], rtol=1e-6)
+
+
+def weighted_step(surgery):
+    """One SGD(1) step on a weighted batch; returns kernel and logs.
+
+    Kernel [.5, .5], x = [1, 1] (prediction 1), squared error, two examples
+    per domain:
+        domain 0: y = [10, 0],  weights [1, 0]
+        domain 1: y = [-10, 4], weights [1, 1]
+    Keras divides the weighted sum by the number of examples (2), so the
+    gradient per component is (2 (1 - 10) + 0) / 2 = -9 for domain 0 and
+    (2 (1 + 10) + 2 (1 - 4)) / 2 = 8 for domain 1; the losses are
+    81 / 2 = 40.5 and (121 + 9) / 2 = 65.
+    """
+    net = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer=keras.initializers.Constant(0.5),
+            ),
+        ]
+    )
+    model = keras_gs.GradSurgeryModel(net, surgery=surgery)
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+    x = np.ones((2, 2, 2), "float32")
+    y = np.array([[[10.0], [-10.0]], [[0.0], [4.0]]], "float32")
+    weights = np.array([[1.0, 1.0], [0.0, 1.0]], "float32")
+    logs = model.fit(x, y, sample_weight=weights, verbose=0).history
+    return net.layers[0].kernel.numpy().ravel(), logs
+
+
+def test_sample_weight_in_a_per_domain_surgery_by_hand():
+    # sum: -9 + 8 = -1: w = 0.5 + 1 (unweighted, -8 + 8 = 0: w = 0.5).
+    kernel, logs = weighted_step("sum")
+    np.testing.assert_allclose(kernel, [1.5, 1.5], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss_0"], [40.5], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss_1"], [65.0], rtol=1e-6)
+
+
+def test_sample_weight_in_erm_by_hand():
+    # One pass over the 4 examples: (-18 + 0 + 22 - 6) / 4 = -0.5.
+    kernel, logs = weighted_step("erm")
+    np.testing.assert_allclose(kernel, [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss_0"], [40.5], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss_1"], [65.0], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss"], [52.75], rtol=1e-6)
+
+
+@pytest.mark.parametrize("surgery", ["erm", "sum"])
+def test_domain_losses_include_activity_regularization_by_hand(surgery):
+    # Kernel [.5, .5]; domain 0: x = [1, 1], y = 3: prediction 1, squared
+    # error 4, activity L2(0.1) 0.1 * 1^2 = 0.1, loss 4.1; domain 1:
+    # x = [2, 2], y = 0: prediction 2, error 4, activity 0.4, loss 4.4.
+    net = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(
+                1,
+                use_bias=False,
+                kernel_initializer=keras.initializers.Constant(0.5),
+                activity_regularizer=keras.regularizers.L2(0.1),
+            ),
+        ]
+    )
+    model = keras_gs.GradSurgeryModel(net, surgery=surgery)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    x = np.array([[[1.0, 1.0], [2.0, 2.0]]], "float32")
+    y = np.array([[[3.0], [0.0]]], "float32")
+    logs = model.fit(x, y, verbose=0).history
+    np.testing.assert_allclose(logs["loss_0"], [4.1], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss_1"], [4.4], rtol=1e-6)
+    np.testing.assert_allclose(logs["loss"], [4.25], rtol=1e-6)
+
+
 def test_model_without_loss_is_reported():
     model = keras_gs.GradSurgeryModel(make_network())
     model.compile(optimizer="sgd")
@@ -162,11 +253,18 @@ def test_model_without_loss_is_reported():
         )
 
 
-def test_mixed_precision_non_finite_step_lowers_the_loss_scale(mixed_precision):
+@pytest.mark.parametrize("strategy_name", ["one_device", "two_replicas"])
+def test_mixed_precision_non_finite_step_lowers_the_loss_scale(
+    mixed_precision, strategy_name, request
+):
+    strategy = request.getfixturevalue(strategy_name)
     results = []
     for with_nan in (True, False):
-        model = keras_gs.GradSurgeryModel(make_network(), surgery="agr-sum")
-        compile_model(model, keras.optimizers.SGD(0.1))
+        with strategy.scope():
+            model = keras_gs.GradSurgeryModel(
+                make_network(), surgery="agr-sum"
+            )
+            compile_model(model, keras.optimizers.SGD(0.1))
         logs = model.fit(batches(with_nan), verbose=0).history
         results.append((model, logs))
     (skipped, skipped_logs), (clean, _) = results

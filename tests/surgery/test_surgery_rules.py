@@ -42,8 +42,10 @@ def test_sum_and_mean():
     assert_lists_close(run("mean"), [[3.5 / 3, -2 / 3, 1, 2], [-2, 0]])
 
 
-def test_erm_is_the_mean_and_identity_on_one_gradient():
-    assert_lists_close(run("erm"), run("mean"))
+def test_erm_combines_by_the_mean_by_hand():
+    # Only used where a joint-batch gradient arrives split into domains;
+    # GradSurgeryModel's joint pass is tested against plain Keras.
+    assert_lists_close(run("erm"), [[3.5 / 3, -2 / 3, 1, 2], [-2, 0]])
     assert_lists_close(run("deep-all", grads=GRADS[:1]), GRADS[0])
 
 
@@ -71,6 +73,20 @@ def test_agr_rand_noise_scale_is_one_scalar_over_the_network():
     np.testing.assert_allclose(agreed, [2.0, 4.0])
     assert abs(noise.std() - 3.0) / 3.0 < 0.03
     assert abs(noise.mean()) < 0.1
+
+
+def test_agr_rand_a_zero_gradient_is_no_agreement():
+    # Variable 1: 20000 components where one domain's gradient is 0 and the
+    # other's 1. sign 0 + sign 1 = 1 < K = 2: no agreement, so noise of
+    # scale s = 3 (from variable 0), not the sum 1.
+    grads = [
+        [np.array([1.0, 2.0]), np.zeros(20000)],
+        [np.array([1.0, 2.0]), np.ones(20000)],
+    ]
+    agreed, noise = run("agr-rand", grads=grads, seed=tf.constant([3, 0]))
+    np.testing.assert_allclose(agreed, [2.0, 4.0])
+    assert abs(noise.std() - 3.0) / 3.0 < 0.03
+    assert np.mean(noise == 1.0) < 0.01
 
 
 def test_agr_rand_same_seed_same_noise_new_seed_new_noise():
