@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from keras_gs import backbones  # noqa: E402
+from keras_gs import callbacks  # noqa: E402
 from keras_gs import conflicts  # noqa: E402
 from keras_gs import data  # noqa: E402
 from keras_gs import surgery  # noqa: E402
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GradSurgeryModel",
     "backbones",
+    "callbacks",
     "conflicts",
     "data",
     "surgery",

@@ -26,6 +26,36 @@ def sum_across_replicas(tensors):
     return context.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors))
 
 
+def is_multi_worker(strategy=None) -> bool:
+    """Whether `strategy` (default: the current one) spans several workers.
+
+    A `MultiWorkerMirroredStrategy` without a cluster in `TF_CONFIG` runs
+    on one worker and is treated like `MirroredStrategy`, as Keras does.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    return isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    ) and strategy.extended._in_multi_worker_mode()
+
+
+def is_chief(strategy=None) -> bool:
+    """Whether this process writes the job's files (checkpoints, logs).
+
+    True off multi-worker jobs; in one, for the task of type "chief", or for
+    worker 0 when the cluster has no chief (TensorFlow's convention).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    if not is_multi_worker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return (
+        not has_chief and resolver.task_type == "worker" and resolver.task_id == 0
+    )
+
+
 def all_finite(tensors):
     """A scalar bool: no tensor holds an inf or a NaN."""
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])

@@ -13,6 +13,7 @@ from keras_gs import conflicts
 from keras_gs import distribute
 from keras_gs import joint_batch_losses
 from keras_gs import surgery as surgery_lib
+from keras_gs.callbacks import backup_and_restore
 from keras_gs.data.choices import check_choice
 from keras_gs.step_count import StepCount
 
@@ -185,7 +186,9 @@ class GradSurgeryModel(keras.Model):
         if batchnorm:
             batchnorm.apply(finite)
         self._update_trackers(losses, domain_grads, finite, x)
-        return self._compute_metrics_if(finite, x, y, y_pred, sample_weight)
+        return _for_multi_worker_reduction(
+            self._compute_metrics_if(finite, x, y, y_pred, sample_weight)
+        )
 
     def _sum_across_replicas(self, domain_grads, extra_grads):
         """Global per-domain gradients, the same on every replica.
@@ -234,9 +237,9 @@ class GradSurgeryModel(keras.Model):
 
     def test_step(self, data):
         logs = super().test_step(data)
-        return {
-            k: v for k, v in logs.items() if k not in self._train_only_names
-        }
+        return _for_multi_worker_reduction(
+            {k: v for k, v in logs.items() if k not in self._train_only_names}
+        )
 
     # -- the passes ---------------------------------------------------------
 
@@ -457,10 +460,14 @@ class GradSurgeryModel(keras.Model):
 
     # -- Keras plumbing --------------------------------------------------------------
 
-    def fit(self, x=None, y=None, *args, **kwargs):
+    def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         self._prepare_for_training(x, y)
+        if callbacks is not None and distribute.is_multi_worker(
+            self.distribute_strategy
+        ):
+            callbacks = [_multi_worker_safe(c) for c in callbacks]
         with self._domain_axis_batches():
-            return super().fit(x, y, *args, **kwargs)
+            return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         self._prepare_for_training(x, y)
@@ -498,6 +505,29 @@ class GradSurgeryModel(keras.Model):
         finally:
             self._domain_batches = False
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # keras-team/keras#20585 (Keras 3.15): before the first step, Keras
+        # reduces the first distributed batch with strategy.reduce("MEAN")
+        # eagerly, which MultiWorkerMirroredStrategy refuses ("Attempt to
+        # convert a value (PerReplica ...) with an unsupported type").
+        # Building needs only the batch's shapes: take this worker's first
+        # replica's part. Single-process strategies keep Keras's path.
+        if iterator is not None and distribute.is_multi_worker(
+            self.distribute_strategy
+        ):
+            for _, _, batches in iterator:
+                data_batch = tree.map_structure(
+                    self._first_local_value, next(batches)
+                )
+                break
+            iterator = None
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def _first_local_value(self, value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return self.distribute_strategy.experimental_local_results(value)[0]
+        return value
+
     def _symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds losses and metrics from one batch before the first
         # step; training batches carry a domain axis the network does not
@@ -534,6 +564,30 @@ class GradSurgeryModel(keras.Model):
         )
         config["surgery"] = surgery_lib.deserialize(config["surgery"])
         return cls(**config)
+
+
+def _multi_worker_safe(callback):
+    """Keras's BackupAndRestore has every worker write the same files."""
+    if type(callback) is keras.callbacks.BackupAndRestore:
+        return backup_and_restore.BackupAndRestore.from_keras(callback)
+    return callback
+
+
+def _for_multi_worker_reduction(logs):
+    """Gives the step's scalar logs a leading axis under several workers.
+
+    keras-team/keras#20585 (Keras 3.15): under MultiWorkerMirroredStrategy
+    Keras reduces each log with strategy.reduce("MEAN", v, axis=0), which
+    fails on a scalar ("Invalid reduction dimension 0 for input with 0
+    dimensions"). With shape (1,) the reduction is the mean over replicas,
+    a scalar again, as on one worker. Elsewhere the logs are unchanged.
+    """
+    if not distribute.is_multi_worker():
+        return logs
+    return {
+        k: tf.reshape(v, [1]) if v.shape.rank == 0 else v
+        for k, v in logs.items()
+    }
 
 
 def _domain(t, k):
