@@ -22,6 +22,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from keras_gs import call_recorder
 from keras_gs import distribute
 
 BATCHNORM_UPDATES = ("joint", "per_domain")
@@ -64,13 +65,19 @@ class JointStatistics:
         self._moments = {id(layer): [] for layer in self.layers}
         # `_moments` is BatchNormalization's (private) hook that computes
         # the batch mean and variance in training mode (Keras 3.15).
-        for layer in self.layers:
-            layer._moments = _recorder(layer, self._moments[id(layer)])
-        try:
-            yield
-        finally:
+        with contextlib.ExitStack() as stack:
             for layer in self.layers:
-                del layer._moments  # Back to the class's method.
+                moments = self._moments[id(layer)]
+                stack.enter_context(
+                    call_recorder.observe(
+                        layer,
+                        "_moments",
+                        lambda original, args, result, moments=moments: (
+                            moments.append(result)
+                        ),
+                    )
+                )
+            yield
 
     def apply(self, applied):
         """One moving-statistics update from all recorded passes.
@@ -103,14 +110,3 @@ class JointStatistics:
                     1.0 - momentum
                 )
                 variable.assign(tf.where(applied, updated, start))
-
-
-def _recorder(layer, moments):
-    method = type(layer)._moments
-
-    def record(inputs, mask):
-        mean, variance = method(layer, inputs, mask)
-        moments.append((mean, variance))
-        return mean, variance
-
-    return record

@@ -21,7 +21,9 @@ def num_replicas() -> int:
 def sum_across_replicas(tensors):
     """All-reduces (SUM) a flat list of tensors in one collective."""
     context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
+    # An empty all-reduce has no cross-device op to run (MirroredStrategy
+    # fails on it).
+    if not tensors or context is None or context.num_replicas_in_sync == 1:
         return list(tensors)
     return context.all_reduce(tf.distribute.ReduceOp.SUM, list(tensors))
 

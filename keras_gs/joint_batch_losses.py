@@ -14,6 +14,9 @@ import contextlib
 
 import tensorflow as tf
 
+from keras_gs import call_recorder
+from keras_gs import distribute
+
 
 class ActivityLosses:
     """Evaluates activity regularizers on each domain's rows during a pass.
@@ -40,14 +43,14 @@ class ActivityLosses:
     def recording(self):
         self.per_domain = [[] for _ in range(self.num_domains)]
         self.joint = []
-        originals = [layer.activity_regularizer for layer in self.layers]
-        for layer, regularizer in zip(self.layers, originals):
-            layer.activity_regularizer = self._recorder(regularizer)
-        try:
+        with contextlib.ExitStack() as stack:
+            for layer in self.layers:
+                stack.enter_context(
+                    call_recorder.observe(
+                        layer, "activity_regularizer", self._record
+                    )
+                )
             yield self
-        finally:
-            for layer, regularizer in zip(self.layers, originals):
-                layer.activity_regularizer = regularizer
 
     def domain_terms(self, joint_added_loss):
         """Each domain's share of the pass's `add_loss` total.
@@ -62,24 +65,23 @@ class ActivityLosses:
         other = joint_added_loss - _total(self.joint)
         return [_total(terms) + other for terms in self.per_domain]
 
-    def _recorder(self, regularizer):
-        def record(output):
-            value = regularizer(output)
-            self.joint.append(_per_row(value, output))
-            shape = tf.concat([[-1, self.num_domains], tf.shape(output)[1:]], 0)
-            grouped = tf.reshape(output, shape)
-            for k in range(self.num_domains):
-                rows = grouped[:, k]
-                self.per_domain[k].append(_per_row(regularizer(rows), rows))
-            return value
-
-        return record
+    def _record(self, regularizer, args, value):
+        (output,) = args
+        self.joint.append(_per_row(value, output))
+        shape = tf.concat([[-1, self.num_domains], tf.shape(output)[1:]], 0)
+        grouped = tf.reshape(output, shape)
+        for k in range(self.num_domains):
+            rows = grouped[:, k]
+            self.per_domain[k].append(_per_row(regularizer(rows), rows))
 
 
 def _per_row(value, output):
-    # Keras divides an activity regularizer's value by the batch size.
+    # Keras divides an activity regularizer's value by the batch size, and
+    # under a strategy of R replicas every added loss by R (as the compiled
+    # loss), which the loss trackers multiply back.
     value = tf.cast(value, tf.float32)
-    return tf.math.divide_no_nan(value, tf.cast(tf.shape(output)[0], tf.float32))
+    rows = tf.cast(tf.shape(output)[0], tf.float32)
+    return tf.math.divide_no_nan(value, rows) / distribute.num_replicas()
 
 
 def _total(terms):

@@ -100,3 +100,56 @@ def test_agr_rand_noise_std_is_the_same_under_two_replicas(
     assert noise.sum() > 2000
     ratio = step_mirrored[noise].std() / step_a[noise].std()
     assert abs(ratio - 1.0) < 0.05, ratio
+
+
+def activity_network():
+    # ERM's per-domain losses observe the activity regularizer's calls.
+    keras.utils.set_random_seed(8)
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(
+                8, activity_regularizer=keras.regularizers.L2(1e-2)
+            ),
+            keras.layers.Dense(2),
+        ]
+    )
+
+
+def batchnorm_network():
+    # Joint BatchNorm statistics observe the layer's batch moments;
+    # synchronized, so that batch statistics are the global batch's as on
+    # one device. (With both an activity regularizer and synchronized
+    # BatchNorm, plain Keras itself differs between 1 and 2 replicas.)
+    keras.utils.set_random_seed(8)
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            # No bias before BatchNorm: its gradient is zero up to rounding,
+            # and the sign of rounding noise is not the same on 1 and 2
+            # replicas (agreement would differ).
+            keras.layers.Dense(8, use_bias=False),
+            keras.layers.BatchNormalization(synchronized=True),
+            keras.layers.Dense(2),
+        ]
+    )
+
+
+@pytest.mark.parametrize("network", [activity_network, batchnorm_network])
+@pytest.mark.parametrize("name", ["erm", "agr-sum"])
+def test_observed_layers_under_two_replicas_equal_one_device(
+    name, network, one_device, two_replicas
+):
+    # Every replica's step is traced in its own thread on the same layers.
+    _, single, single_logs = train(one_device, name, network=network)
+    _, mirrored, mirrored_logs = train(two_replicas, name, network=network)
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for key in single_logs:
+        np.testing.assert_allclose(
+            single_logs[key],
+            mirrored_logs[key],
+            rtol=1e-5,
+            atol=1e-6,
+            err_msg=key,
+        )
