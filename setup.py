@@ -31,6 +31,8 @@ setuptools.setup(
         "scikit-learn>=1.3",
         "pillow>=10.0",
         "numpy",
+        # keras_gs.backbones reads .weights.h5 files layer by layer.
+        "h5py>=3.10",
         # tensorflow-datasets 4.9 imports it to prepare any builder but does
         # not declare it.
         "importlib_resources",

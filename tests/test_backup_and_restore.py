@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_gs
-from conftest import compile_model, make_domains, make_network
+from tiny_models import compile_model, make_domains, make_network
 from keras_gs.callbacks import backup_and_restore
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_gs
-from conftest import compile_model, make_domains
+from tiny_models import compile_model, make_domains
 
 DETERMINISTIC = [
     n for n in keras_gs.surgery.names() if not keras_gs.surgery.get(n).random

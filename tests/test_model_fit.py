@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_gs
-from conftest import compile_model, make_domains, make_network
+from tiny_models import compile_model, make_domains, make_network
 
 
 def fit_model(name, steps=4, seed=1, **kwargs):

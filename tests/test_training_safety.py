@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_gs
-from conftest import compile_model, make_domains, make_network
+from tiny_models import compile_model, make_domains, make_network
 
 
 def batches(with_nan):

@@ -5,6 +5,7 @@ import os
 
 import keras
 
+from keras_gs import atomic_files
 from keras_gs import distribute
 
 
@@ -62,30 +63,15 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 ),
             ):
                 if os.path.exists(path):
-                    _replace_with(previous, _copy_bytes(path))
-        # Keras names the format from the suffix: keep ".weights.h5".
-        temporary = self._weights_path[: -len(".weights.h5")] + ".tmp.weights.h5"
-        self.model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, self._weights_path)
+                    atomic_files.copy(path, previous)
+        with atomic_files.atomic_path(self._weights_path) as temporary:
+            self.model.save_weights(temporary, overwrite=True)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        _replace_with(
-            self._training_metadata_path, json.dumps(metadata).encode()
+        atomic_files.write_text(
+            self._training_metadata_path, json.dumps(metadata)
         )
 
     def on_train_end(self, logs=None):
         if distribute.is_chief(self.model.distribute_strategy):
             super().on_train_end(logs)
 
-
-def _copy_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _replace_with(path, data: bytes):
-    temporary = f"{path}.tmp"
-    with open(temporary, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)

@@ -4,8 +4,6 @@ batches (METHOD.md §5)."""
 
 import keras
 import numpy as np
-import pytest
-import tensorflow as tf
 
 import keras_gs
 from multi_worker.cluster import Cluster
