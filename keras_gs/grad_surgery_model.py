@@ -2,6 +2,7 @@
 
 import contextlib
 import random
+import warnings
 
 import keras
 import numpy as np
@@ -459,6 +460,26 @@ class GradSurgeryModel(keras.Model):
         return x, y, sample_weight
 
     # -- Keras plumbing --------------------------------------------------------------
+
+    def compile(self, *args, **kwargs):
+        steps = kwargs.get("steps_per_execution", 1)
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if isinstance(steps, int) and steps > 1 and replicas > 1:
+            # Keras runs several steps in a tf.while_loop, and a tf.cond in
+            # the cross-replica context inside it (our skip of non-finite
+            # steps, as Keras's own LossScaleOptimizer) fails with "You
+            # must feed a value for placeholder tensor" when there are
+            # several replicas (Keras 3.15, plain Keras + mixed_float16
+            # too). One step per execution is exact and works.
+            warnings.warn(
+                f"GradSurgeryModel: steps_per_execution={steps} runs as 1 "
+                f"with {replicas} replicas (a Keras 3.15 limitation with a "
+                "tf.cond in the cross-replica context inside its multi-step "
+                "loop). Callbacks are called every step.",
+                stacklevel=2,
+            )
+            kwargs["steps_per_execution"] = 1
+        super().compile(*args, **kwargs)
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
         self._prepare_for_training(x, y)

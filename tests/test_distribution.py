@@ -153,3 +153,38 @@ def test_observed_layers_under_two_replicas_equal_one_device(
             atol=1e-6,
             err_msg=key,
         )
+
+
+def test_several_steps_per_execution_run_one_by_one_with_replicas(
+    one_device, two_replicas
+):
+    # Keras's multi-step tf.while_loop fails around a cross-replica tf.cond
+    # with 2 replicas; the model runs one step per execution there, with
+    # the same result as several steps per execution on one device.
+    def fit(strategy):
+        with strategy.scope():
+            model = keras_gs.GradSurgeryModel(
+                regularized_network(), surgery="agr-sum", seed=1
+            )
+            model.compile(
+                optimizer=keras.optimizers.Adam(0.01),
+                loss=keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True
+                ),
+                steps_per_execution=4,
+            )
+        model.fit(
+            keras_gs.data.zip_domains(make_domains(), 8, shuffle_buffer=0),
+            steps_per_epoch=8,
+            verbose=0,
+        )
+        return model
+
+    single = fit(one_device)
+    assert single.steps_per_execution == 4
+    with pytest.warns(UserWarning, match="steps_per_execution=4 runs as 1"):
+        mirrored = fit(two_replicas)
+    assert mirrored.steps_per_execution == 1
+    assert int(mirrored.optimizer.iterations.numpy()) == 8
+    for a, b in zip(single.trainable_weights, mirrored.trainable_weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)

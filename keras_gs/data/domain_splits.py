@@ -25,6 +25,12 @@ class DomainSplits:
             each split.
         image_shape: tuple of int, the shape of every image.
         skipped_files: list of str, unreadable image files left out.
+        test_val: unbatched `tf.data.Dataset` of `(image, label)` or None:
+            the test domains' validation splits (10 % of each test domain
+            by default), for selecting a checkpoint on the target
+            ("oracle" selection, an upper bound). With `test_on="split"` it
+            is disjoint from `test`; with `test_on="domain"`, `test` is the
+            whole test domains, so `test_val` is a subset of `test`.
     """
 
     train_domains: list[tf.data.Dataset]
@@ -36,6 +42,7 @@ class DomainSplits:
     sizes: dict[str, dict[str, int]]
     image_shape: tuple[int, ...]
     skipped_files: list[str] = dataclasses.field(default_factory=list)
+    test_val: tf.data.Dataset | None = None
 
     @property
     def num_classes(self) -> int:

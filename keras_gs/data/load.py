@@ -58,7 +58,9 @@ def load(
     train splits (one dataset per domain), validates on the union of their
     val splits, and is tested on the test domains' test splits
     (`test_on="split"`, the paper's protocol) or on the whole test domains
-    (`test_on="domain"`, DomainBed's protocol).
+    (`test_on="domain"`, DomainBed's protocol). The test domains' val
+    splits are returned as `test_val`, for selection on the target (an
+    oracle); with `test_on="domain"` they are part of `test`.
 
     Datasets (`name`):
 
@@ -192,7 +194,8 @@ def load(
     }
     cache = pipeline.resolve_cache(
         cache,
-        sum(n for split in counts.values() for n in split.values()),
+        sum(n for split in counts.values() for n in split.values())
+        + sum(len(per_domain[d]["val"]) for d in test_domains),
         sizes,
         source.in_memory,
     )
@@ -232,6 +235,7 @@ def load(
     train = [prepared(d, "train", True) for d in source_domains]
     val = _concatenate([prepared(d, "val", False) for d in source_domains])
     test = _concatenate([prepared(d, "test", False) for d in test_domains])
+    test_val = _concatenate([prepared(d, "val", False) for d in test_domains])
     image_shape = tuple(train[0].element_spec[0].shape)
     return DomainSplits(
         train_domains=[d.prefetch(tf.data.AUTOTUNE) for d in train],
@@ -243,6 +247,7 @@ def load(
         sizes=counts,
         image_shape=image_shape,
         skipped_files=list(source.skipped_files),
+        test_val=test_val.prefetch(tf.data.AUTOTUNE),
     )
 
 

@@ -218,3 +218,20 @@ def test_rotated_digits(tmp_path):
         dataset_kwargs={"channels": 3},
     )
     assert rgb.image_shape == (16, 16, 3)
+
+
+def test_test_val_is_the_test_domains_val_split(tree):
+    # Per domain (PER_CLASS): val 2 (a cat, a dog), test 3.
+    splits = _small(tree, test_domains="c")
+    assert len(splits.test_val) == 2 and len(splits.test) == 3
+    labels = sorted(int(y) for _, y in splits.test_val.as_numpy_iterator())
+    assert labels == [0, 1]
+    # With test_on="domain", test is all of c and test_val still its val.
+    whole = _small(tree, test_domains="c", test_on="domain")
+    assert len(whole.test_val) == 2 and len(whole.test) == 15
+    assert len(_small(tree, test_domains=["b", "c"]).test_val) == 4
+    # Digits are all different: test_val and test are disjoint.
+    digits = load("rotated_digits", test_domains="75")
+    val = {x.tobytes() for x, _ in digits.test_val.as_numpy_iterator()}
+    test = {x.tobytes() for x, _ in digits.test.as_numpy_iterator()}
+    assert len(val) == len(digits.test_val) == 30 and not val & test

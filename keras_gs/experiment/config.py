@@ -1,0 +1,269 @@
+"""`ExperimentConfig`: every setting of the leave-one-domain-out protocol."""
+
+import dataclasses
+from collections.abc import Sequence
+
+from keras_gs.experiment import selection as selection_lib
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+ALL = "all"
+
+# Settings that change what a run computes. A finished run in the work
+# directory is reused only if these match (the others, such as which
+# surgeries or targets to run, where the data lies or how often to write a
+# checkpoint, do not change a run's numbers).
+RESULT_FIELDS = (
+    "dataset",
+    "backbone",
+    "weights",
+    "steps",
+    "batch_size",
+    "lr",
+    "coupled_l2",
+    "weight_decay",
+    "eval_every",
+    "augmentation",
+    "image_size",
+    "test_on",
+    "split_seed",
+    "seed",
+    "mixed_precision",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """The settings of a leave-one-domain-out experiment.
+
+    The defaults are the main job: the embedded `rotated_digits`, four
+    surgeries, every target domain, a small CNN, 600 steps of Adam 1e-3 on
+    32 images per source domain, one trial (a few minutes on a CPU).
+    `paper(dataset)` returns the paper's settings. Field names are the
+    flag names of `tools/train.py`.
+
+    Args:
+        dataset: str, a name from `keras_gs.data.DATASETS`. Defaults to
+            `"rotated_digits"`.
+        data_dir: str or None, see `keras_gs.data.load`. Defaults to `None`.
+        manual_dir: str or None, where the archives of PACS, VLCS and
+            Office-Home are extracted (see `keras_gs.data.load`). Defaults to
+            `None`.
+        surgery: tuple of str, surgery names (`keras_gs.surgery.names()`);
+            each is run on every target and trial. Defaults to `("erm",
+            "agr-sum", "agr-rand", "pcgrad")`.
+        backbone: str, a name from `keras_gs.backbones.names()`. Defaults to
+            `"small_cnn"`.
+        weights: str or None, the backbone's initial weights (`None`,
+            `"imagenet"` or a `.weights.h5` path). Defaults to `None`.
+        test_domains: `"all"` or a tuple of domain names: each is held out
+            in turn (one target per run). Defaults to `"all"`.
+        trials: int, repetitions of every (surgery, target) with different
+            seeds. Defaults to `1`.
+        steps: int, training steps per run, a multiple of `eval_every`.
+            Defaults to `600`.
+        batch_size: int, images per source domain per step. Defaults to `32`.
+        lr: float, Adam's learning rate. Defaults to `1e-3`.
+        coupled_l2: float, the paper's L2 (its gradient added after the
+            surgery; 5e-5 in the paper). Defaults to `0.0`.
+        weight_decay: float, Adam's decoupled weight decay. Defaults to `0.0`.
+        eval_every: int, steps between evaluations. Defaults to `20`.
+        selection: str, the rule of the printed table, from
+            `selection.RULES`; every rule is recorded in each run's
+            `results.json`. Defaults to `"best_val"`.
+        augmentation: str, `"none"` or `"domainbed"`. Defaults to `"none"`.
+        check_images: str, how image files are checked before training:
+            `"header"` (not an image, damaged header), `"full"` (also
+            decodes them: catches truncated files, about 1 ms per image) or
+            `"none"`; see `keras_gs.data.load`. Defaults to `"header"`.
+        image_size: tuple of int or None, the resizes (see
+            `keras_gs.data.load`); None for the dataset's default. Defaults
+            to `None`.
+        test_on: str, `"split"` (the target's test split) or `"domain"` (the
+            whole target domain). Defaults to `"split"`.
+        split_seed: int, seed of the 70/10/20 splits. Defaults to `0`.
+        seed: int, the seed every trial's seed is derived from. Defaults to
+            `0`.
+        mixed_precision: bool, train in `mixed_float16`. Defaults to
+            `False`.
+        strategy: str, one of `STRATEGIES`. Defaults to `"default"`.
+        workdir: str, where runs are written. Defaults to `"runs"`.
+        deterministic: bool, also make TensorFlow's ops deterministic, so
+            that the same command on the same machine gives the same
+            numbers. Defaults to `True`.
+        checkpoint_every: int, keep the network's weights every this many
+            steps, in `checkpoints/step_<n>.weights.h5` (at the first
+            evaluation at or after each multiple; 0 = never). Defaults to
+            `200`.
+        backup_every: int, steps between the checkpoints an interrupted run
+            resumes from (likewise at evaluations; 0 = never). Defaults to
+            `200`.
+    """
+
+    dataset: str = "rotated_digits"
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    surgery: tuple[str, ...] = ("erm", "agr-sum", "agr-rand", "pcgrad")
+    backbone: str = "small_cnn"
+    weights: str | None = None
+    test_domains: str | tuple[str, ...] = ALL
+    trials: int = 1
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 1e-3
+    coupled_l2: float = 0.0
+    weight_decay: float = 0.0
+    eval_every: int = 20
+    selection: str = "best_val"
+    augmentation: str = "none"
+    check_images: str = "header"
+    image_size: tuple[int, ...] | None = None
+    test_on: str = "split"
+    split_seed: int = 0
+    seed: int = 0
+    mixed_precision: bool = False
+    strategy: str = "default"
+    workdir: str = "runs"
+    deterministic: bool = True
+    checkpoint_every: int = 200
+    backup_every: int = 200
+
+    def __post_init__(self):
+        # Accept lists and single names; store tuples (hashable, JSON-able).
+        set_ = object.__setattr__
+        if isinstance(self.surgery, str):
+            set_(self, "surgery", (self.surgery,))
+        set_(self, "surgery", tuple(self.surgery))
+        if isinstance(self.test_domains, str) and self.test_domains != ALL:
+            set_(self, "test_domains", (self.test_domains,))
+        elif not isinstance(self.test_domains, str):
+            set_(self, "test_domains", tuple(self.test_domains))
+        if isinstance(self.image_size, int):
+            set_(self, "image_size", (self.image_size,))
+        elif self.image_size is not None:
+            set_(self, "image_size", tuple(self.image_size))
+
+    @classmethod
+    def paper(cls, dataset: str, **overrides) -> "ExperimentConfig":
+        """The paper's protocol (METHOD.md §3) on `dataset`.
+
+        ImageNet AlexNet, 128 images per domain, Adam 1e-5, coupled L2
+        5e-5, 1000 steps, evaluation every 20, best source-validation
+        selection, 20 trials, Agr-Sum, Agr-Rand, PCGrad and Deep-All.
+        """
+        settings = dict(
+            dataset=dataset,
+            backbone="alexnet",
+            weights="imagenet",
+            trials=20,
+            steps=1000,
+            batch_size=128,
+            lr=1e-5,
+            coupled_l2=5e-5,
+            eval_every=20,
+            deterministic=False,
+            backup_every=100,
+            checkpoint_every=0,
+        )
+        settings.update(overrides)
+        return cls(**settings)
+
+    def validate(self) -> "ExperimentConfig":
+        """Raises a ValueError naming the first bad setting; returns self.
+
+        Names of datasets, surgeries, backbones and selection rules are
+        checked against their registries; domain names are checked when the
+        data is loaded.
+        """
+        # Imported here: the registries import TensorFlow.
+        from keras_gs import backbones
+        from keras_gs import data
+        from keras_gs import surgery
+
+        _choice(self.dataset, data.DATASETS, "dataset")
+        if not self.surgery:
+            raise ValueError(f"`surgery` is empty. Valid: {surgery.names()}")
+        for name in self.surgery:
+            _choice(name, surgery.names(), "surgery")
+        if len(set(self.surgery)) != len(self.surgery):
+            raise ValueError(
+                f"`surgery` names a surgery twice. Received: "
+                f"surgery={','.join(self.surgery)}"
+            )
+        _choice(self.backbone, backbones.names(), "backbone")
+        _choice(self.selection, selection_lib.RULES, "selection")
+        _choice(self.strategy, STRATEGIES, "strategy")
+        _choice(self.test_on, ("split", "domain"), "test_on")
+        _choice(self.check_images, ("header", "full", "none"), "check_images")
+        if not isinstance(self.test_domains, str) and not self.test_domains:
+            raise ValueError("`test_domains` is empty: give 'all' or names.")
+        for name in ("trials", "steps", "batch_size", "eval_every"):
+            _positive(self, name)
+        for name in ("checkpoint_every", "backup_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"`{name}` must be >= 0. Received: "
+                    f"{name}={getattr(self, name)}"
+                )
+        if self.steps % self.eval_every:
+            raise ValueError(
+                f"`steps` must be a multiple of `eval_every` "
+                f"({self.eval_every}). Received: steps={self.steps}"
+            )
+        for name in ("lr", "coupled_l2", "weight_decay"):
+            value = getattr(self, name)
+            if not value >= 0 or (name == "lr" and value == 0):
+                raise ValueError(
+                    f"`{name}` must be {'> 0' if name == 'lr' else '>= 0'}. "
+                    f"Received: {name}={value}"
+                )
+        if self.dataset == "folder" and not self.data_dir:
+            raise ValueError(
+                "--dataset=folder needs `data_dir`, the root of a "
+                "<root>/<domain>/<class>/<image> tree. Received: "
+                f"data_dir={self.data_dir!r}"
+            )
+        if not self.workdir:
+            raise ValueError("`workdir` is empty.")
+        return self
+
+    def to_dict(self) -> dict:
+        """The settings as JSON-ready values (tuples become lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self).items()
+        }
+
+    def to_flags(self) -> str:
+        """The settings as a `tools/train.py` flagfile, one flag a line."""
+        lines = []
+        for key, value in dataclasses.asdict(self).items():
+            if value is None:
+                value = ""
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, tuple):
+                value = ",".join(str(v) for v in value)
+            lines.append(f"--{key}={value}")
+        return "\n".join(lines) + "\n"
+
+    def result_settings(self) -> dict:
+        """The settings that change a run's numbers (`RESULT_FIELDS`)."""
+        values = self.to_dict()
+        return {k: values[k] for k in RESULT_FIELDS}
+
+
+def _choice(value, valid: Sequence[str], name: str):
+    valid = list(valid)
+    if value not in valid:
+        raise ValueError(
+            f"Unknown {name}. Received: {name}={value!r}. Valid: "
+            f"{', '.join(valid)}"
+        )
+
+
+def _positive(config, name):
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )

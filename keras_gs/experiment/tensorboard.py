@@ -1,0 +1,108 @@
+"""TensorBoard logs of one run: scalars against the training step, HParams.
+
+`tensorboard --logdir <workdir>` lists each run under its directory name,
+`<dataset>/<surgery>/<test_domain>/trial_<n>`. Tags:
+
+- `train/loss`, `train/accuracy`, `train/agreement`, `train/cosine`,
+  `train/skipped_steps`: averages over the steps since the last evaluation;
+- `domain_loss/<domain>`: each source domain's loss, likewise;
+- `eval/source_val_accuracy`, `eval/target_val_accuracy`,
+  `eval/target_test_accuracy`: at each evaluation;
+- `selected/<rule>_test_accuracy`: the test accuracy each selection rule
+  picks, written when the run ends (the HParams table's metrics).
+
+The run's settings are recorded with the HParams plugin, so the HParams
+dashboard can sort and filter runs by surgery, target, trial, etc.
+"""
+
+import time
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.hparams import api as hp
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+
+class RunLogger:
+    """Writes one run's TensorBoard events; does nothing when disabled.
+
+    Events are written as protocol buffers by TensorBoard's own event-file
+    writer, without TensorFlow ops: `tf.summary.scalar` costs about 0.6 ms
+    per scalar on a CPU, 10 ms per evaluation here, as much as the
+    evaluation itself on the embedded digits.
+
+    Args:
+        logdir: str, the run's directory.
+        hparams: dict of str -> str/int/float/bool, the run's settings.
+        name: str, the run's name in the HParams table.
+        enabled: bool, False on processes that do not write files.
+            Defaults to `True`.
+    """
+
+    def __init__(self, logdir, hparams, name, enabled=True):
+        self._writer = None
+        if not enabled:
+            return
+        self._writer = EventFileWriter(logdir, flush_secs=10)
+        self._add(
+            0,
+            hp.hparams_pb(
+                {k: _hparam_value(v) for k, v in hparams.items()},
+                trial_id=name,
+            ),
+        )
+        self._writer.flush()
+
+    def scalars(self, step: int, values: dict):
+        """Writes `{tag: value}` at `step` (None values are left out)."""
+        if self._writer is None:
+            return
+        summary = summary_pb2.Summary(
+            value=[
+                summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+                for tag, value in values.items()
+                if value is not None
+            ]
+        )
+        self._add(step, summary)
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _add(self, step, summary):
+        self._writer.add_event(
+            event_pb2.Event(
+                step=int(step), wall_time=time.time(), summary=summary
+            )
+        )
+
+
+def evaluation_scalars(entry: dict, source_domains) -> dict:
+    """The TensorBoard scalars of one history entry (see `run.train_run`)."""
+    train = entry["train"]
+    values = {
+        "eval/source_val_accuracy": entry["source_val_accuracy"],
+        "eval/target_val_accuracy": entry["target_val_accuracy"],
+        "eval/target_test_accuracy": entry["target_test_accuracy"],
+        "train/skipped_steps": entry["skipped_steps"],
+    }
+    for name in ("loss", "accuracy", "agreement", "cosine"):
+        if name in train:
+            values[f"train/{name}"] = train[name]
+    for domain in source_domains:
+        key = f"loss/{domain}"
+        if key in train:
+            values[f"domain_loss/{domain}"] = train[key]
+    return values
+
+
+def _hparam_value(value):
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
