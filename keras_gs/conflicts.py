@@ -64,10 +64,14 @@ def mean_pairwise_cosine(domain_grads):
     A pair involving a zero gradient has cosine 0. With a single domain there
     is no pair and the result is 1 (a gradient agrees with itself).
     """
-    num_domains = len(domain_grads)
-    if num_domains < 2:
+    if len(domain_grads) < 2:
         return tf.constant(1.0)
-    gram = gradient_gram(domain_grads)
+    return cosine_from_gram(gradient_gram(domain_grads))
+
+
+def cosine_from_gram(gram):
+    """`mean_pairwise_cosine` from the K x K Gram matrix (K >= 2)."""
+    num_domains = gram.shape[0]
     norms = tf.sqrt(tf.linalg.diag_part(gram))
     denominator = norms[:, None] * norms[None, :]
     cosine = tf.math.divide_no_nan(gram, denominator)

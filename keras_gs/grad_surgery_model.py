@@ -10,11 +10,12 @@ import tensorflow as tf
 from keras import tree
 
 from keras_gs import batchnorm_statistics
-from keras_gs import conflicts
 from keras_gs import distribute
 from keras_gs import joint_batch_losses
 from keras_gs import surgery as surgery_lib
 from keras_gs.callbacks import backup_and_restore
+from keras_gs.combine_step import CombineStep
+from keras_gs.combine_step import StreamingCombine
 from keras_gs.data.choices import check_choice
 from keras_gs.step_count import StepCount
 
@@ -95,6 +96,22 @@ class GradSurgeryModel(keras.Model):
             updated: `"joint"` (once per step from all domains' examples)
             or `"per_domain"` (once per domain pass). Defaults to
             `"joint"`.
+        conflict_every: int, measure `agreement` and `cosine` every this
+            many steps (their epoch averages are over the measured steps);
+            the other steps skip that work. Defaults to `1`.
+        jit_surgery: `"auto"`, True or False: compile the surgery and the
+            sign agreement with XLA, while the network's passes keep the
+            model's own setting and the whole-network reductions (finite
+            check, cosine) stay on TensorFlow's kernels. On CPU this fuses
+            the element-wise work (see `keras_gs.combine_step`). `"auto"`
+            compiles the surgery when it allows it
+            (`Surgery.jit_compile`). Defaults to `"auto"`.
+        streaming: bool, fold each domain's gradient into the surgery's
+            running sums as soon as its pass ends, so the memory the
+            surgery adds does not grow with the number of domains (sum,
+            mean, agr-sum, and-mask; same results). Under `tf.distribute`
+            each domain's gradient is all-reduced as it comes. Defaults to
+            `False`.
         seed: int or None, seed of the surgery's random draws (Agr-Rand
             noise, PCGrad order); combined with the optimizer step, so draws
             are the same on every replica and reproducible. Drawn at
@@ -128,6 +145,9 @@ class GradSurgeryModel(keras.Model):
         freeze_batchnorm=False,
         batchnorm_update="joint",
         seed=None,
+        conflict_every=1,
+        jit_surgery="auto",
+        streaming=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -157,6 +177,32 @@ class GradSurgeryModel(keras.Model):
             "BatchNorm update",
         )
         self.seed = int(seed) if seed is not None else random.randrange(2**31)
+        if int(conflict_every) < 1:
+            raise ValueError(
+                f"GradSurgeryModel: `conflict_every` must be >= 1. "
+                f"Received: conflict_every={conflict_every}"
+            )
+        self.conflict_every = int(conflict_every)
+        if jit_surgery not in ("auto", True, False):
+            raise ValueError(
+                f"GradSurgeryModel: `jit_surgery` must be 'auto', True or "
+                f"False. Received: jit_surgery={jit_surgery!r}"
+            )
+        self.jit_surgery = jit_surgery
+        self.streaming = bool(streaming)
+        if self.streaming and not self.surgery.streams:
+            streamable = sorted(
+                n
+                for n, cls in surgery_lib.registered().items()
+                if cls.streams
+            )
+            raise ValueError(
+                f"GradSurgeryModel: surgery {self.surgery.name!r} cannot "
+                f"stream (it needs every domain gradient at once). Received: "
+                f"streaming=True. Surgeries that stream: {streamable}"
+            )
+        self._combine = None
+        self._layer_monitor = None
         self.num_domains = None
         self._domain_batches = False
         if self.freeze_batchnorm:
@@ -174,19 +220,31 @@ class GradSurgeryModel(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = self._split_domains(data)
         variables = self.trainable_variables
+        # A snapshot: the optimizer increments its counter during the step.
+        step = tf.identity(self.optimizer.iterations)
         batchnorm = self._batchnorm_statistics()
         with batchnorm.recording() if batchnorm else contextlib.nullcontext():
-            losses, y_pred, domain_grads = self._gradients(x, y, sample_weight)
-        domain_grads, extra_grads = self._sum_across_replicas(
-            domain_grads, self._regularization_gradients(variables)
-        )
-        finite = distribute.all_finite(sum(domain_grads, []) + extra_grads)
-        update = self.surgery(domain_grads, seed=self._step_seed())
+            if self.streaming:
+                losses, y_pred, update, finite, measured, extra_grads = (
+                    self._streamed_update(x, y, sample_weight, step)
+                )
+            else:
+                losses, y_pred, domain_grads = self._gradients(
+                    x, y, sample_weight
+                )
+                domain_grads, extra_grads = self._sum_across_replicas(
+                    domain_grads, self._regularization_gradients(variables)
+                )
+                update, finite, measured, layers = self._combine_step()(
+                    domain_grads, extra_grads, self._step_seed(), step
+                )
+                if self._layer_monitor is not None:
+                    self._layer_monitor.record(layers, step)
         update = self._add_regularization(update, extra_grads, variables)
         self._apply(update, variables, finite)
         if batchnorm:
             batchnorm.apply(finite)
-        self._update_trackers(losses, domain_grads, finite, x)
+        self._update_trackers(losses, measured, finite, x, step)
         return _for_multi_worker_reduction(
             self._compute_metrics_if(finite, x, y, y_pred, sample_weight)
         )
@@ -199,15 +257,40 @@ class GradSurgeryModel(keras.Model):
         the global batch's loss); the loss scale is removed here, before
         the surgery sees the gradients.
         """
-        flat = distribute.sum_across_replicas(
-            sum(domain_grads, []) + extra_grads
-        )
-        flat = _scaled(flat, 1.0 / self._loss_scale())
+        flat = self._global(sum(domain_grads, []) + extra_grads)
         n = len(self.trainable_variables)
         per_domain = [
             flat[k * n : (k + 1) * n] for k in range(len(domain_grads))
         ]
         return per_domain, flat[len(domain_grads) * n :]
+
+    def _global(self, grads):
+        """Summed across replicas, loss scale removed."""
+        return _scaled(
+            distribute.sum_across_replicas(grads), 1.0 / self._loss_scale()
+        )
+
+    def _streamed_update(self, x, y, sample_weight, step):
+        """Per-domain passes, each gradient folded in as soon as it exists.
+
+        Each domain's gradient is summed across replicas and folded into the
+        surgery's running sums; the next domain's pass starts only after
+        that (a control dependency), so at most one domain's gradient is
+        held at a time.
+        """
+        combine = self._combine_step()
+        variables = self.trainable_variables
+        state = combine.start(variables)
+
+        def fold(grads):
+            nonlocal state
+            state = combine.fold(state, self._global(grads), step)
+            return state[0].tensors()
+
+        losses, y_pred, _ = self._gradients(x, y, sample_weight, fold=fold)
+        extra_grads = self._global(self._regularization_gradients(variables))
+        update, finite, measured = combine.finish(state, extra_grads, step)
+        return losses, y_pred, update, finite, measured, extra_grads
 
     def _compute_metrics_if(self, applied, x, y, y_pred, sample_weight):
         """The compiled metrics, updated only on applied steps.
@@ -229,6 +312,44 @@ class GradSurgeryModel(keras.Model):
             self.get_metrics_result,
         )
 
+    def _combine_step(self):
+        if self._combine is None:
+            options = dict(
+                measure_conflicts=bool(self.conflict_trackers),
+                conflict_every=self.conflict_every,
+                jit_compile=self._jit_surgery(),
+            )
+            if self.streaming:
+                self._combine = StreamingCombine(self.surgery, **options)
+            else:
+                self._combine = CombineStep(
+                    self.surgery, layer_monitor=self._layer_monitor, **options
+                )
+        return self._combine
+
+    def attach_layer_monitor(self, monitor):
+        """Computes per-layer conflict measures for `monitor` (or stops).
+
+        Called by `keras_gs.callbacks.ConflictMonitor`; the next `fit`
+        traces its step anew.
+        """
+        if monitor is not None and self.streaming:
+            raise ValueError(
+                "ConflictMonitor needs every domain's gradient at once; "
+                "this model streams them. Received: streaming=True. Use "
+                "streaming=False to monitor conflicts per layer."
+            )
+        self._layer_monitor = monitor
+        self._combine = None
+        self.train_function = None
+
+    def _jit_surgery(self):
+        if self.jit_surgery != "auto":
+            return self.jit_surgery
+        # On CPU (XLA off for the whole step) XLA fuses the element-wise
+        # work; where the whole step is compiled it is compiled anyway.
+        return True
+
     def _batchnorm_statistics(self):
         """A `JointStatistics` for this step, or None to leave BN alone."""
         if self.batchnorm_update != "joint":
@@ -244,12 +365,14 @@ class GradSurgeryModel(keras.Model):
 
     # -- the passes ---------------------------------------------------------
 
-    def _gradients(self, x, y, sample_weight):
+    def _gradients(self, x, y, sample_weight, fold=None):
         """Per-domain losses, predictions, and one gradient per pass.
 
         One pass per domain, or, for a joint-batch surgery (ERM), one pass
         over the concatenated batch whose predictions are then split back
-        into domains for the per-domain losses.
+        into domains for the per-domain losses. With `fold`, each pass's
+        gradients go to `fold` instead of the returned list, and the next
+        pass waits for the tensors `fold` returns.
         """
         data = (x, y, sample_weight)
         if self.surgery.joint_batch:
@@ -263,9 +386,9 @@ class GradSurgeryModel(keras.Model):
         activity = joint_batch_losses.ActivityLosses(
             self.network, self.num_domains
         )
-        losses, y_pred, grads = [], [], []
+        losses, y_pred, grads, folded = [], [], [], []
         for x_pass, y_pass, weight_pass in passes:
-            with tf.GradientTape() as tape:
+            with tf.control_dependencies(folded), tf.GradientTape() as tape:
                 if self.surgery.joint_batch:
                     with activity.recording():
                         pred = self(x_pass, training=True)
@@ -274,9 +397,13 @@ class GradSurgeryModel(keras.Model):
                 added = self._added_loss()
                 loss = self._compiled_loss(y_pass, pred, weight_pass) + added
                 scaled = self.optimizer.scale_loss(loss)
-            grads.append(
-                _zeros_for_none(tape.gradient(scaled, variables), variables)
+            pass_grads = _zeros_for_none(
+                tape.gradient(scaled, variables), variables
             )
+            if fold is None:
+                grads.append(pass_grads)
+            else:
+                folded = fold(pass_grads)
             losses.append(loss)
             y_pred.append(pred)
         if self.surgery.joint_batch:
@@ -408,7 +535,7 @@ class GradSurgeryModel(keras.Model):
             + [self.skipped_steps_tracker]
         }
 
-    def _update_trackers(self, losses, domain_grads, finite, x):
+    def _update_trackers(self, losses, measured, finite, x, step):
         applied = tf.cast(finite, tf.float32)
         batch = tf.cast(tf.shape(tree.flatten(x)[0])[0], tf.float32)
 
@@ -425,9 +552,12 @@ class GradSurgeryModel(keras.Model):
         for tracker, loss in zip(self.domain_loss_trackers, unscaled):
             record(tracker, loss, batch)
         if self.conflict_trackers:
-            agreement, cosine = self.conflict_trackers
-            record(agreement, conflicts.agreement_fraction(domain_grads), 1.0)
-            record(cosine, conflicts.mean_pairwise_cosine(domain_grads), 1.0)
+            # Averages over the measured steps only.
+            weight = tf.cast(
+                tf.equal(step % self.conflict_every, 0), tf.float32
+            )
+            for tracker, value in zip(self.conflict_trackers, measured):
+                record(tracker, value, weight)
         self.skipped_steps_tracker.update_state(tf.logical_not(finite))
 
     # -- data checks ----------------------------------------------------------------
@@ -572,6 +702,9 @@ class GradSurgeryModel(keras.Model):
                 "coupled_l2": self.coupled_l2,
                 "freeze_batchnorm": self.freeze_batchnorm,
                 "batchnorm_update": self.batchnorm_update,
+                "conflict_every": self.conflict_every,
+                "jit_surgery": self.jit_surgery,
+                "streaming": self.streaming,
                 "seed": self.seed,
             }
         )

@@ -2,9 +2,9 @@
 
 import tensorflow as tf
 
-from keras_gs.conflicts import agreement_mask
 from keras_gs.surgery.base import Surgery
 from keras_gs.surgery.base import register
+from keras_gs.surgery.running_sums import RunningSums
 
 
 @register("agr-sum")
@@ -18,14 +18,21 @@ class AgrSum(Surgery):
     https://arxiv.org/abs/2108.01621), ICCV 2021.
     """
 
+    jit_compile = True
+    streams = True
+    needs_signs = True
+
     def combine(self, domain_grads, seed):
-        update = []
-        for grads in zip(*domain_grads):
-            total = tf.add_n(list(grads))
-            update.append(
-                tf.where(agreement_mask(grads), total, tf.zeros_like(total))
-            )
-        return update
+        return self.from_sums(RunningSums.of(domain_grads))
+
+    def from_sums(self, sums):
+        return [
+            tf.where(mask, total, tf.zeros_like(total))
+            for total, mask in zip(sums.total, sums.agreement_masks())
+        ]
+
+    def replaced_masks(self, domain_grads):
+        return _disagreeing(RunningSums.of(domain_grads))
 
 
 @register("agr-rand")
@@ -44,10 +51,8 @@ class AgrRand(Surgery):
     random = True
 
     def combine(self, domain_grads, seed):
-        totals, masks = [], []
-        for grads in zip(*domain_grads):
-            totals.append(tf.add_n(list(grads)))
-            masks.append(agreement_mask(grads))
+        sums = RunningSums.of(domain_grads)
+        totals, masks = sums.total, sums.agreement_masks()
         agreeing_abs = tf.add_n(
             [
                 tf.reduce_sum(tf.where(m, tf.abs(t), tf.zeros_like(t)))
@@ -62,10 +67,22 @@ class AgrRand(Surgery):
         seed = tf.cast(seed, tf.int64)
         update = []
         for index, (total, mask) in enumerate(zip(totals, masks)):
+            # Drawn in float16 (N(0, 1) rounded to 11 significant bits):
+            # 1.8x faster on CPU than float32 draws, and the noise needs
+            # no more precision. XLA's CPU generator is 3x slower, so
+            # Agr-Rand is not XLA-compiled (`jit_compile = False`).
             noise = tf.random.stateless_normal(
                 tf.shape(total),
                 seed=tf.random.experimental.stateless_fold_in(seed, index),
-                dtype=total.dtype,
+                dtype=tf.float16,
             )
+            noise = tf.cast(noise, total.dtype)
             update.append(tf.where(mask, total, scale * noise))
         return update
+
+    def replaced_masks(self, domain_grads):
+        return _disagreeing(RunningSums.of(domain_grads))
+
+
+def _disagreeing(sums):
+    return [tf.logical_not(mask) for mask in sums.agreement_masks()]

@@ -5,12 +5,13 @@ import tensorflow as tf
 
 from keras_gs.surgery.base import Surgery
 from keras_gs.surgery.base import register
+from keras_gs.surgery.running_sums import RunningSums
 
 
-def _masked_mean(stacked, mask):
+def _density_rescaled(mask, mean):
     """mask * mean_k g_k / (1e-10 + density(mask)), per variable tensor."""
     density = tf.reduce_mean(mask)
-    return mask * tf.reduce_mean(stacked, axis=0) / (1e-10 + density)
+    return mask * mean / (1e-10 + density)
 
 
 @register("and-mask")
@@ -28,6 +29,8 @@ class AndMask(Surgery):
     https://arxiv.org/abs/2009.00329), ICLR 2021.
     """
 
+    jit_compile = True
+
     def __init__(self, tau=1.0):
         if not 0.0 <= float(tau) <= 1.0:
             raise ValueError(
@@ -35,14 +38,29 @@ class AndMask(Surgery):
             )
         self.tau = float(tau)
 
+    streams = True
+    needs_signs = True
+
     def combine(self, domain_grads, seed):
-        update = []
-        for grads in zip(*domain_grads):
-            stacked = tf.stack(grads)
-            agreement = tf.abs(tf.reduce_mean(tf.sign(stacked), axis=0))
-            mask = tf.cast(agreement >= self.tau, stacked.dtype)
-            update.append(_masked_mean(stacked, mask))
-        return update
+        return self.from_sums(RunningSums.of(domain_grads))
+
+    def from_sums(self, sums):
+        count = tf.cast(sums.count, sums.total[0].dtype)
+        return [
+            _density_rescaled(tf.cast(mask, total.dtype), total / count)
+            for total, mask in zip(sums.total, self._masks(sums))
+        ]
+
+    def replaced_masks(self, domain_grads):
+        return [
+            tf.logical_not(m) for m in self._masks(RunningSums.of(domain_grads))
+        ]
+
+    def _masks(self, sums):
+        return [
+            tf.abs(s / tf.cast(sums.count, s.dtype)) >= self.tau
+            for s in sums.sign_sum
+        ]
 
     def get_config(self):
         return {"tau": self.tau}
@@ -71,6 +89,8 @@ class SandMask(Surgery):
     Reference: [SAND-mask](https://arxiv.org/abs/2106.02266), 2021.
     """
 
+    jit_compile = True
+
     def __init__(self, tau=0.5, k=10.0):
         if not 0.0 <= float(tau) <= 1.0:
             raise ValueError(
@@ -82,30 +102,35 @@ class SandMask(Surgery):
         self.k = float(k)
 
     def combine(self, domain_grads, seed):
-        num_domains = len(domain_grads)
-        update = []
-        for grads in zip(*domain_grads):
-            stacked = tf.stack(grads)
-            # Unbiased variance (torch's default), NaN for one domain.
-            variance = tf.math.reduce_variance(stacked, axis=0) * (
-                num_domains / (num_domains - 1)
-                if num_domains > 1
-                else float("nan")
-            )
-            variance = tf.where(
-                tf.math.is_nan(variance),
-                tf.cast(1e-17, variance.dtype),
-                variance,
-            )
-            agreement = tf.abs(tf.reduce_mean(tf.sign(stacked), axis=0))
-            smooth = tf.tanh(self.k / variance * (agreement - self.tau))
-            mask = tf.where(
-                tf.math.is_nan(smooth),
-                tf.cast(1e-17, smooth.dtype),
-                tf.maximum(smooth, 0.0),
-            )
-            update.append(_masked_mean(stacked, mask))
-        return update
+        return [
+            _density_rescaled(self._mask(grads), tf.reduce_mean(grads, axis=0))
+            for grads in _stacked(domain_grads)
+        ]
+
+    def replaced_masks(self, domain_grads):
+        return [tf.equal(self._mask(g), 0.0) for g in _stacked(domain_grads)]
+
+    def _mask(self, stacked):
+        num_domains = stacked.shape[0]
+        # Unbiased variance (torch's default), NaN for one domain.
+        variance = tf.math.reduce_variance(stacked, axis=0) * (
+            num_domains / (num_domains - 1) if num_domains > 1 else float("nan")
+        )
+        variance = tf.where(
+            tf.math.is_nan(variance), tf.cast(1e-17, variance.dtype), variance
+        )
+        agreement = tf.abs(tf.reduce_mean(tf.sign(stacked), axis=0))
+        smooth = tf.tanh(self.k / variance * (agreement - self.tau))
+        return tf.where(
+            tf.math.is_nan(smooth),
+            tf.cast(1e-17, smooth.dtype),
+            tf.maximum(smooth, 0.0),
+        )
 
     def get_config(self):
         return {"tau": self.tau, "k": self.k}
+
+
+def _stacked(domain_grads):
+    """Per variable, the K domain gradients stacked on a new first axis."""
+    return [tf.stack(grads) for grads in zip(*domain_grads)]

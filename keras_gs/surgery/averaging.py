@@ -4,26 +4,35 @@ import tensorflow as tf
 
 from keras_gs.surgery.base import Surgery
 from keras_gs.surgery.base import register
+from keras_gs.surgery.running_sums import RunningSums
 
 
 @register("sum")
 class Sum(Surgery):
     """Sum of the domain gradients: phi = sum_k g_k."""
 
+    jit_compile = True
+    streams = True
+
     def combine(self, domain_grads, seed):
-        return [tf.add_n(list(grads)) for grads in zip(*domain_grads)]
+        return self.from_sums(RunningSums.of(domain_grads, with_signs=False))
+
+    def from_sums(self, sums):
+        return sums.total
 
 
 @register("mean")
 class Mean(Surgery):
     """Mean of the domain gradients: phi = (1/K) sum_k g_k."""
 
+    jit_compile = True
+    streams = True
+
     def combine(self, domain_grads, seed):
-        num_domains = len(domain_grads)
-        return [
-            tf.add_n(list(grads)) / tf.cast(num_domains, grads[0].dtype)
-            for grads in zip(*domain_grads)
-        ]
+        return self.from_sums(RunningSums.of(domain_grads, with_signs=False))
+
+    def from_sums(self, sums):
+        return [t / tf.cast(sums.count, t.dtype) for t in sums.total]
 
 
 @register("erm", "deep-all")

@@ -54,11 +54,24 @@ class Surgery:
     - `joint_batch`: whether `GradSurgeryModel` should take one gradient of
       the concatenated batch of all domains instead of one per domain
       (`erm`).
+    - `streams`: whether the surgery depends on the domain gradients only
+      through their running sums (`RunningSums`: the total and the sign
+      sum). Such a surgery implements `from_sums(sums)`, and
+      `GradSurgeryModel(streaming=True)` folds each domain's gradient into
+      the sums as soon as it is computed.
+    - `jit_compile`: whether `combine` compiles with XLA, so that
+      `GradSurgeryModel` may fuse it with the step's other gradient
+      arithmetic. False by default: set it where every op has an XLA
+      kernel and compiling measures faster.
     """
 
     name = None
     random = False
     joint_batch = False
+    jit_compile = False
+    streams = False
+    # Whether `from_sums` needs the sign sum (not only the total).
+    needs_signs = False
 
     def __call__(self, domain_grads, seed=None):
         domain_grads = _validated(domain_grads, type(self).__name__)
@@ -69,6 +82,23 @@ class Surgery:
     def combine(self, domain_grads, seed):
         raise NotImplementedError(
             f"{type(self).__name__} must implement `combine`."
+        )
+
+    def replaced_masks(self, domain_grads):
+        """Per variable, the components this surgery zeroed or replaced.
+
+        A list of boolean tensors, or None for surgeries that change no
+        component on its own (sum, mean, PCGrad's whole-vector
+        projections). `ConflictMonitor` reports their share per layer.
+        """
+        del domain_grads
+        return None
+
+    def from_sums(self, sums):
+        """The update from `RunningSums` (surgeries with `streams`)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not stream: it needs every domain "
+            "gradient, not only their running sums."
         )
 
     def get_config(self):

@@ -63,10 +63,15 @@ class PCGrad(Surgery):
     """
 
     random = True
+    jit_compile = True
 
     def combine(self, domain_grads, seed):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(len(domain_grads)), seed=tf.cast(seed, tf.int64)
+        # A uniformly random permutation from sorting uniform draws: unlike
+        # StatelessShuffle it compiles with XLA (GPU's jit_compile="auto").
+        order = tf.argsort(
+            tf.random.stateless_uniform(
+                [len(domain_grads)], seed=tf.cast(seed, tf.int64)
+            )
         )
         gram = gradient_gram(domain_grads)
         weights = tf.cast(

@@ -89,6 +89,20 @@ def test_agr_rand_a_zero_gradient_is_no_agreement():
     assert np.mean(noise == 1.0) < 0.01
 
 
+def test_agr_rand_noise_is_standard_normal():
+    # Drawn in float16 then cast: still N(0, 1) to the tails. With s = 1:
+    # P(|xi| > 1) = 31.73 %, P(|xi| > 2) = 4.55 %, P(|xi| > 3) = 0.27 %.
+    grads = [
+        [np.array([0.5]), np.ones(200000)],
+        [np.array([0.5]), -np.ones(200000)],
+    ]
+    agreed, noise = run("agr-rand", grads=grads, seed=tf.constant([9, 0]))
+    np.testing.assert_allclose(agreed, [1.0])  # s = |0.5 + 0.5| = 1
+    for k, p in ((1, 0.3173), (2, 0.0455), (3, 0.0027)):
+        assert abs(np.mean(np.abs(noise) > k) - p) < 0.004, k
+    assert len(np.unique(noise)) > 5000
+
+
 def test_agr_rand_same_seed_same_noise_new_seed_new_noise():
     first = run("agr-rand", seed=tf.constant([5, 1]))
     again = run("agr-rand", seed=tf.constant([5, 1]))
