@@ -10,11 +10,11 @@ the number of trials). Runs still going are left out.
 """
 
 import os
-import sys
-import tempfile
 
 from absl import app
 from absl import flags
+
+import cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,40 +46,15 @@ def main(argv):
 
 
 def import_tables():
-    """keras_gs.experiment.tables, hiding TensorFlow's start-up lines.
-
-    The package loads TensorFlow, whose C++ runtime prints lines about
-    oneDNN and CUDA to stderr whatever TF_CPP_MIN_LOG_LEVEL says; they are
-    shown only if the import fails (see tools/train.py).
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            from keras_gs.experiment import tables
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    """keras_gs.experiment.tables, with TensorFlow's start-up lines hidden."""
+    with cli.quiet_native_stderr():
+        from keras_gs.experiment import tables
     return tables
 
 
 def fail(error):
-    print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        fail(error)
+    cli.fail(PROG, error)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=cli.flags_parser(PROG))

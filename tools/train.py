@@ -15,10 +15,8 @@ table: <workdir>/results.md (also .tex, .png); tools/collect_results.py
 rebuilds it at any time. TensorBoard: tensorboard --logdir <workdir>.
 """
 
-import contextlib
 import os
 import sys
-import tempfile
 import time
 
 _STARTED = time.perf_counter()
@@ -26,6 +24,8 @@ _STARTED = time.perf_counter()
 from absl import app
 from absl import flags
 from absl import logging
+
+import cli
 
 # Set before TensorFlow is imported (it is imported after the flags are
 # parsed, so that a bad flag fails at once).
@@ -184,6 +184,14 @@ def define_flags(flag_values=flags.FLAGS):
         flag_values=fv,
     )
     flags.DEFINE_integer(
+        "conflicts_every",
+        100,
+        "Write per-layer gradient conflicts (agreement, cosine, norms, "
+        "what the surgery replaced) to TensorBoard every N steps, a "
+        "multiple of --eval_every; 0: never.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
         "backup_every",
         200,
         "Steps between the checkpoints an interrupted run resumes from; "
@@ -235,6 +243,7 @@ def config_from_flags(values, experiment):
         deterministic=values.deterministic,
         checkpoint_every=values.checkpoint_every,
         backup_every=values.backup_every,
+        conflicts_every=values.conflicts_every,
     )
 
 
@@ -307,16 +316,12 @@ def timing_line(timing):
 
 
 def import_quietly(start_runtime=True):
-    """Imports keras_gs.experiment with TensorFlow's start-up noise hidden.
+    """Imports keras_gs.experiment with TensorFlow's start-up lines hidden.
 
-    TensorFlow's C++ runtime prints lines about oneDNN and CUDA drivers to
-    the process's stderr before its logging is configured, whatever
-    TF_CPP_MIN_LOG_LEVEL says. They are hidden while TensorFlow loads and,
-    with `start_runtime`, while its devices are listed (and shown if that
-    fails); set TF_CPP_MIN_LOG_LEVEL=0 to see them.
+    With `start_runtime`, TensorFlow's devices are listed too (their lines
+    hidden as well).
     """
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
-    with _native_stderr_captured() if quiet else contextlib.nullcontext():
+    with cli.quiet_native_stderr():
         import tensorflow as tf
 
         from keras_gs import experiment
@@ -326,41 +331,8 @@ def import_quietly(start_runtime=True):
     return experiment
 
 
-@contextlib.contextmanager
-def _native_stderr_captured():
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield capture
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def fail(error):
-    """Prints one line `train.py: error: ...` and exits with status 2."""
-    message = str(error)
-    if isinstance(error, KeyError):
-        message = error.args[0]
-    # absl prefixes some of its messages.
-    message = message.removeprefix("ERROR:: ")
-    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def parse_flags(argv):
-    """absl's parsing, with a bad flag or flagfile as one line, no trace."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as error:
-        fail(error)
+    cli.fail(PROG, error)
 
 
 def _path(value):
@@ -369,4 +341,4 @@ def _path(value):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=cli.flags_parser(PROG))

@@ -12,6 +12,8 @@ import time
 
 import keras
 
+from keras_gs.callbacks.conflict_monitor import ConflictMonitor
+
 
 class _PeriodCallback(keras.callbacks.Callback):
     def __init__(self, state):
@@ -87,6 +89,12 @@ def make_callbacks(state, config, progress=None) -> list:
         callbacks.append(KeepCheckpoints(state, config.checkpoint_every))
     if config.backup_every and state.writes_files:
         callbacks.append(Backup(state, config.backup_every))
+    if config.conflicts_every:
+        # On every worker: its variables are created collectively; only
+        # the chief writes.
+        callbacks.append(
+            ConflictMonitor(state.paths.root, config.conflicts_every)
+        )
     if progress is not None:
         callbacks.append(ReportProgress(state, progress))
     return callbacks

@@ -97,6 +97,10 @@ class ExperimentConfig:
         backup_every: int, steps between the checkpoints an interrupted run
             resumes from (likewise at evaluations; 0 = never). Defaults to
             `200`.
+        conflicts_every: int, write per-layer gradient conflicts to the
+            run's TensorBoard logs every this many steps
+            (`keras_gs.callbacks.ConflictMonitor`), a multiple of
+            `eval_every`; 0 = never. Defaults to `100`.
     """
 
     dataset: str = "rotated_digits"
@@ -126,6 +130,7 @@ class ExperimentConfig:
     deterministic: bool = True
     checkpoint_every: int = 200
     backup_every: int = 200
+    conflicts_every: int = 100
 
     def __post_init__(self):
         # Accept lists and single names; store tuples (hashable, JSON-able).
@@ -163,6 +168,7 @@ class ExperimentConfig:
             deterministic=False,
             backup_every=100,
             checkpoint_every=0,
+            conflicts_every=100,
         )
         settings.update(overrides)
         return cls(**settings)
@@ -198,7 +204,7 @@ class ExperimentConfig:
             raise ValueError("`test_domains` is empty: give 'all' or names.")
         for name in ("trials", "steps", "batch_size", "eval_every"):
             _positive(self, name)
-        for name in ("checkpoint_every", "backup_every"):
+        for name in ("checkpoint_every", "backup_every", "conflicts_every"):
             if getattr(self, name) < 0:
                 raise ValueError(
                     f"`{name}` must be >= 0. Received: "
@@ -208,6 +214,13 @@ class ExperimentConfig:
             raise ValueError(
                 f"`steps` must be a multiple of `eval_every` "
                 f"({self.eval_every}). Received: steps={self.steps}"
+            )
+        if self.conflicts_every % self.eval_every:
+            # Callbacks run once per execution of `eval_every` steps.
+            raise ValueError(
+                f"`conflicts_every` must be 0 or a multiple of `eval_every` "
+                f"({self.eval_every}). Received: "
+                f"conflicts_every={self.conflicts_every}"
             )
         for name in ("lr", "coupled_l2", "weight_decay"):
             value = getattr(self, name)

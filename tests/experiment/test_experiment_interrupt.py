@@ -2,7 +2,7 @@
 
 One run is stopped twice: by Ctrl-C (a clean stop: exit 130, no traceback,
 its backup kept), then, after it resumed, by kill -9 at its next backup;
-the third command finishes it. The run (200 steps, a backup every 10) is
+the third command finishes it. The run (1000 steps, a backup every 10) is
 long enough that the test sees each backup before the run ends.
 """
 
@@ -20,7 +20,7 @@ from tool_helpers import start
 COMMAND = [
     "--surgery=erm",
     "--test_domains=75",
-    "--steps=200",
+    "--steps=1000",
     "--eval_every=10",
     "--backup_every=10",
     "--checkpoint_every=0",
@@ -82,8 +82,8 @@ def test_ctrl_c_then_kill_9_then_resume(tmp_path):
     history = results["history"]
     # The history before each stop is kept as it was, and goes on from it.
     assert history[: len(second["history"])] == second["history"]
-    assert [e["step"] for e in history] == list(range(10, 201, 10))
-    assert results["steps"] == 200
+    assert [e["step"] for e in history] == list(range(10, 1001, 10))
+    assert results["steps"] == 1000
     assert set(results["selection"]) == {"best_val", "last", "oracle"}
     assert results["wall_time"] > second["wall_time"]
     assert not os.path.exists(paths.resume)

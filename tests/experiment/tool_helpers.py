@@ -15,6 +15,9 @@ COLLECT = ROOT / "tools" / "collect_results.py"
 
 def load_train_tool():
     """tools/train.py as a module (its flags are defined by the caller)."""
+    # The tools import their shared module `cli` from their own folder.
+    if str(TRAIN.parent) not in sys.path:
+        sys.path.insert(0, str(TRAIN.parent))
     spec = importlib.util.spec_from_file_location("train_tool", TRAIN)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

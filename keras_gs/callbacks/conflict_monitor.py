@@ -1,0 +1,197 @@
+"""`ConflictMonitor`: where and when the domains' gradients disagree."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+
+from keras_gs import distribute
+from keras_gs import layer_conflicts
+from keras_gs import layer_groups
+
+
+class LayerStatistics:
+    """The per-layer measures of the last logged step, as variables.
+
+    The training step writes them (only on the steps that log, where they
+    are computed); the callback reads them after the step. The values are
+    computed from the global gradients, the same on every replica, so the
+    variables keep the first replica's.
+    """
+
+    def __init__(self, model, every):
+        self.every = every
+        # The network's variables are the model's, in the same order.
+        self.groups = layer_groups.layer_groups(model.network)
+        self.names = [group.name for group in self.groups]
+        layers, domains = len(self.groups), model.num_domains
+        shapes = {
+            "agreement": (layers,),
+            "cosine": (layers,),
+            "replaced": (layers,),
+            "norms": (layers, domains),
+            "histogram": (layers, domains + 1),
+        }
+        with model.distribute_strategy.scope():
+            self.values = {
+                key: _variable(np.zeros(shape, "float32"), key)
+                for key, shape in shapes.items()
+            }
+            self.step = _variable(np.array(-1, "int64"), "logged_step")
+
+    def compute(self, domain_grads, surgery, step):
+        """The measures on logged steps, zeros elsewhere (no work)."""
+        zeros = {k: tf.zeros(v.shape, v.dtype) for k, v in self.values.items()}
+        return tf.cond(
+            tf.equal(step % self.every, 0),
+            lambda: layer_conflicts.layer_statistics(
+                domain_grads, surgery.replaced_masks(domain_grads), self.groups
+            ),
+            lambda: zeros,
+        )
+
+    def record(self, values, step):
+        logged = tf.equal(step % self.every, 0)
+        for key, variable in self.values.items():
+            variable.assign(tf.where(logged, values[key], variable))
+        self.step.assign(tf.where(logged, tf.cast(step, tf.int64), self.step))
+
+
+def _variable(value, name):
+    return keras.Variable(
+        value,
+        trainable=False,
+        aggregation="only_first_replica",
+        name=f"conflict_monitor_{name}",
+    )
+
+
+class ConflictMonitor(keras.callbacks.Callback):
+    """Writes per-layer gradient conflicts to TensorBoard every N steps.
+
+    For every layer of a `GradSurgeryModel`'s network (named as in the
+    model) and every `every_n_steps` optimizer steps, from the domain
+    gradients the training step already computed (no extra pass; nothing
+    is computed on the other steps):
+    - `conflicts/<layer>/agreement`: share of its components whose
+      gradient sign all domains agree on;
+    - `conflicts/<layer>/cosine`: mean pairwise cosine of the domains'
+      gradients restricted to the layer;
+    - `conflicts/<layer>/norm_<k>`: domain k's gradient norm there;
+    - `conflicts/<layer>/replaced`: share the surgery zeroed or replaced
+      (0 for sum, mean, PCGrad);
+    - `conflicts/<layer>/sign_agreement` (histogram): over its components,
+      |sum_k sign(g_k)|, from 0 (an even split) to K (all agree).
+    The logged steps are the optimizer steps 0, N, 2N... (step 0: the
+    gradients of the initial weights), each written under its step number.
+    Under `tf.distribute` these are the global gradients' measures; only
+    the chief writes. With `erm` (one gradient) it writes nothing.
+
+    Args:
+        log_dir: str, the TensorBoard directory (a `conflicts` run is
+            written inside it).
+        every_n_steps: int, log every this many optimizer steps. Defaults
+            to `100`.
+
+    Example:
+
+    ```python
+    model.fit(train, steps_per_epoch=500, callbacks=[
+        keras.callbacks.TensorBoard("logs"),
+        keras_gs.callbacks.ConflictMonitor("logs", every_n_steps=50),
+    ])
+    ```
+    """
+
+    def __init__(self, log_dir, every_n_steps=100):
+        super().__init__()
+        if int(every_n_steps) < 1:
+            raise ValueError(
+                "ConflictMonitor: `every_n_steps` must be >= 1. Received: "
+                f"every_n_steps={every_n_steps}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.every_n_steps = int(every_n_steps)
+        self._statistics = None
+        self._writer = None
+        self._written = -1
+
+    def set_model(self, model):
+        from keras_gs.grad_surgery_model import GradSurgeryModel
+
+        super().set_model(model)
+        if not isinstance(model, GradSurgeryModel):
+            raise ValueError(
+                "ConflictMonitor monitors a keras_gs.GradSurgeryModel. "
+                f"Received: a {type(model).__name__}."
+            )
+        if model.surgery.joint_batch or model.num_domains is None:
+            return  # ERM: one gradient, nothing to compare.
+        attached = model._layer_monitor
+        if isinstance(attached, LayerStatistics) and (
+            attached.every == self.every_n_steps
+        ):
+            # A model trained again with a new monitor (one per run) keeps
+            # its traced step.
+            self._statistics = attached
+        else:
+            self._statistics = LayerStatistics(model, self.every_n_steps)
+            model.attach_layer_monitor(self._statistics)
+
+    def on_train_begin(self, logs=None):
+        if self._statistics is not None:
+            # Forget a step logged by an earlier fit.
+            self._statistics.step.assign(-1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._statistics is None:
+            return
+        step = int(self._statistics.step.numpy())
+        if step < 0 or step == self._written:
+            return
+        self._written = step
+        if distribute.is_chief(self.model.distribute_strategy):
+            self._write(step)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _write(self, step):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, "conflicts")
+            )
+        values = {k: v.numpy() for k, v in self._statistics.values.items()}
+        num_domains = values["norms"].shape[1]
+        with self._writer.as_default(step=step):
+            for i, layer in enumerate(self._statistics.names):
+                for key in ("agreement", "cosine", "replaced"):
+                    tf.summary.scalar(f"conflicts/{layer}/{key}", values[key][i])
+                for k in range(num_domains):
+                    tf.summary.scalar(
+                        f"conflicts/{layer}/norm_{k}", values["norms"][i, k]
+                    )
+                _histogram(
+                    f"conflicts/{layer}/sign_agreement",
+                    values["histogram"][i],
+                    step,
+                )
+        self._writer.flush()
+
+
+def _histogram(tag, counts, step):
+    """A TensorBoard histogram of |sum_k sign(g_k)| from its counts."""
+    edges = np.arange(len(counts), dtype="float64")
+    buckets = np.stack([edges - 0.5, edges + 0.5, counts], axis=1)
+    tf.summary.write(
+        tag,
+        tensor=tf.constant(buckets),
+        step=step,
+        metadata=histogram_metadata.create_summary_metadata(
+            display_name=tag,
+            description="|sum over domains of sign(gradient)| per component",
+        ),
+    )
