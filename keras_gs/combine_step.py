@@ -17,6 +17,10 @@ from keras_gs import distribute
 from keras_gs.surgery.running_sums import RunningSums
 
 
+# Parameters under which the step's reductions are compiled with XLA too.
+SMALL_NETWORK = 1_000_000
+
+
 class CombineStep:
     """Finite check, surgery and conflict metrics of one step.
 
@@ -30,10 +34,11 @@ class CombineStep:
             `Surgery.jit_compile`) together with `agreement` with XLA: the
             element-wise work fuses and the sign mask is computed once.
             The reductions over the whole network (finite check, the Gram
-            matrix of `cosine`, the layer monitor's measures) never are:
-            TensorFlow's multi-threaded kernels reduce twice as fast as
-            XLA's on CPU (ResNet-18 gradients, K = 3: cosine 28 vs 59 ms,
-            finite check 10 vs 17 ms).
+            matrix of `cosine`, the layer monitor's measures) are compiled
+            only for networks under `SMALL_NETWORK` parameters: on larger
+            ones TensorFlow's multi-threaded kernels reduce twice as fast
+            as XLA's on CPU (ResNet-18 gradients, K = 3: cosine 28 vs 59
+            ms, finite check 10 vs 17 ms).
         layer_monitor: a `LayerStatistics` (see `ConflictMonitor`) or
             None: per-layer measures on the steps it logs.
     """
@@ -55,9 +60,8 @@ class CombineStep:
             jit_compile=jit_compile and surgery.jit_compile,
             autograph=False,
         )
-        self._reductions = tf.function(
-            self._finite_cosine_layers, jit_compile=False, autograph=False
-        )
+        self._jit_compile = jit_compile
+        self._reductions = None
 
     def __call__(self, domain_grads, extra_grads, seed, step):
         """Returns `(update, finite, (agreement, cosine) or (), layers)`.
@@ -68,6 +72,17 @@ class CombineStep:
         update, agreement = self._surgery_and_agreement(
             domain_grads, seed, step
         )
+        if self._reductions is None:
+            # XLA's CPU reductions are single-threaded: slower on large
+            # networks (ResNet-18), faster on small ones, where launching
+            # TensorFlow's kernels one by one costs more than the work
+            # (small_cnn: 3.7 ms more per step without XLA).
+            size = sum(int(g.shape.num_elements()) for g in domain_grads[0])
+            self._reductions = tf.function(
+                self._finite_cosine_layers,
+                jit_compile=self._jit_compile and size < SMALL_NETWORK,
+                autograph=False,
+            )
         finite, cosine, layers = self._reductions(
             domain_grads, extra_grads, step
         )

@@ -185,7 +185,7 @@ def define_flags(flag_values=flags.FLAGS):
     )
     flags.DEFINE_integer(
         "conflicts_every",
-        100,
+        0,
         "Write per-layer gradient conflicts (agreement, cosine, norms, "
         "what the surgery replaced) to TensorBoard every N steps, a "
         "multiple of --eval_every; 0: never.",

@@ -100,7 +100,7 @@ class ExperimentConfig:
         conflicts_every: int, write per-layer gradient conflicts to the
             run's TensorBoard logs every this many steps
             (`keras_gs.callbacks.ConflictMonitor`), a multiple of
-            `eval_every`; 0 = never. Defaults to `100`.
+            `eval_every`; 0 = never. Defaults to `0` (100 in `paper`).
     """
 
     dataset: str = "rotated_digits"
@@ -130,7 +130,7 @@ class ExperimentConfig:
     deterministic: bool = True
     checkpoint_every: int = 200
     backup_every: int = 200
-    conflicts_every: int = 100
+    conflicts_every: int = 0
 
     def __post_init__(self):
         # Accept lists and single names; store tuples (hashable, JSON-able).
