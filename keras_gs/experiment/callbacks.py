@@ -13,6 +13,7 @@ import time
 import keras
 
 from keras_gs.callbacks.conflict_monitor import ConflictMonitor
+from keras_gs.experiment import interrupts
 
 
 class _PeriodCallback(keras.callbacks.Callback):
@@ -97,4 +98,6 @@ def make_callbacks(state, config, progress=None) -> list:
         )
     if progress is not None:
         callbacks.append(ReportProgress(state, progress))
+    # Last: the period's evaluation and backup are written first.
+    callbacks.append(interrupts.RaiseIfInterrupted())
     return callbacks

@@ -31,6 +31,7 @@ from keras_gs.data import tfds_builders
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment import distribution
 from keras_gs.experiment import files
+from keras_gs.experiment import interrupts
 from keras_gs.experiment import seeds
 from keras_gs.experiment import tables
 from keras_gs.experiment.model_slot import ModelSlot
@@ -171,15 +172,16 @@ class Experiment:
                 timing["building"] += time.perf_counter() - started
             slot = slots[key]
             try:
-                result = train_run(
-                    config,
-                    spec,
-                    splits,
-                    slot,
-                    writes_files=self.writes_files,
-                    progress=progress,
-                    domains=self.domains,
-                )
+                with interrupts.catch_interrupts():
+                    result = train_run(
+                        config,
+                        spec,
+                        splits,
+                        slot,
+                        writes_files=self.writes_files,
+                        progress=progress,
+                        domains=self.domains,
+                    )
             except KeyboardInterrupt:
                 progress.interrupted(_backup_step(config, spec))
                 raise
