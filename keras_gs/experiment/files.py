@@ -52,6 +52,17 @@ class RunPaths:
             )
         )
 
+    @classmethod
+    def of_run(cls, config, spec) -> "RunPaths":
+        """The directory of run `spec` (a `RunSpec`) of experiment `config`."""
+        return cls.of(
+            config.workdir,
+            config.dataset,
+            spec.surgery,
+            spec.test_domain,
+            spec.trial,
+        )
+
     @property
     def results(self) -> str:
         return os.path.join(self.root, RESULTS)

@@ -244,13 +244,7 @@ class Experiment:
 
     def _check_workdir(self, spec) -> bool:
         """Whether `spec` has finished; raises if made with other settings."""
-        paths = files.RunPaths.of(
-            self.config.workdir,
-            self.config.dataset,
-            spec.surgery,
-            spec.test_domain,
-            spec.trial,
-        )
+        paths = files.RunPaths.of_run(self.config, spec)
         try:
             previous = files.read_json(paths.config)
         except FileNotFoundError:
@@ -287,13 +281,7 @@ def run_experiment(config, progress: Progress | None = None):
 
 
 def _backup_step(config, spec):
-    paths = files.RunPaths.of(
-        config.workdir,
-        config.dataset,
-        spec.surgery,
-        spec.test_domain,
-        spec.trial,
-    )
+    paths = files.RunPaths.of_run(config, spec)
     loaded = checkpoints.load_resume(paths.resume)
     return loaded[1]["step"] if loaded else 0
 

@@ -217,13 +217,7 @@ def train_run(
         `skipped_steps`, `wall_time`, `resumed_from`, and the run's
         identity and data sizes.
     """
-    paths = files.RunPaths.of(
-        config.workdir,
-        config.dataset,
-        spec.surgery,
-        spec.test_domain,
-        spec.trial,
-    )
+    paths = files.RunPaths.of_run(config, spec)
     trial_seed = seeds.trial_seed(config.seed, spec.trial)
     run_config = dataclasses.replace(
         config, surgery=(spec.surgery,), test_domains=(spec.test_domain,)
