@@ -108,6 +108,19 @@ def define_flags(flag_values=flags.FLAGS):
         "Backbone weights: imagenet or a .weights.h5 path; empty: random.",
         flag_values=fv,
     )
+    flags.DEFINE_float(
+        "dropout",
+        None,
+        "The backbone's dropout rate; empty: the backbone's default.",
+        flag_values=fv,
+    )
+    flags.DEFINE_list(
+        "surgery_options",
+        [],
+        "Surgery options, each <surgery>.<option>=<value>, e.g. "
+        "and-mask.tau=0.8,sand-mask.k=5.",
+        flag_values=fv,
+    )
     # -- optimization -----------------------------------------------------
     flags.DEFINE_integer(
         "steps", 600, "Training steps per run.", flag_values=fv
@@ -222,6 +235,8 @@ def config_from_flags(values, experiment):
         surgery=tuple(values.surgery),
         backbone=values.backbone,
         weights=values.weights or None,
+        dropout=values.dropout,
+        surgery_options=tuple(values.surgery_options),
         test_domains=test_domains,
         trials=values.trials,
         steps=values.steps,

@@ -16,6 +16,8 @@ RESULT_FIELDS = (
     "dataset",
     "backbone",
     "weights",
+    "dropout",
+    "surgery_options",
     "steps",
     "batch_size",
     "lr",
@@ -55,6 +57,11 @@ class ExperimentConfig:
             `"small_cnn"`.
         weights: str or None, the backbone's initial weights (`None`,
             `"imagenet"` or a `.weights.h5` path). Defaults to `None`.
+        dropout: float or None, the backbone's dropout rate (its `dropout`
+            option); None keeps the backbone's default. Defaults to `None`.
+        surgery_options: tuple of str, options of the surgeries, each
+            `"<surgery>.<option>=<value>"` (e.g. `"and-mask.tau=0.8"`); a
+            surgery gets the options with its name. Defaults to `()`.
         test_domains: `"all"` or a tuple of domain names: each is held out
             in turn (one target per run). Defaults to `"all"`.
         trials: int, repetitions of every (surgery, target) with different
@@ -109,6 +116,8 @@ class ExperimentConfig:
     surgery: tuple[str, ...] = ("erm", "agr-sum", "agr-rand", "pcgrad")
     backbone: str = "small_cnn"
     weights: str | None = None
+    dropout: float | None = None
+    surgery_options: tuple[str, ...] = ()
     test_domains: str | tuple[str, ...] = ALL
     trials: int = 1
     steps: int = 600
@@ -138,6 +147,9 @@ class ExperimentConfig:
         if isinstance(self.surgery, str):
             set_(self, "surgery", (self.surgery,))
         set_(self, "surgery", tuple(self.surgery))
+        if isinstance(self.surgery_options, str):
+            set_(self, "surgery_options", (self.surgery_options,))
+        set_(self, "surgery_options", tuple(self.surgery_options))
         if isinstance(self.test_domains, str) and self.test_domains != ALL:
             set_(self, "test_domains", (self.test_domains,))
         elif not isinstance(self.test_domains, str):
@@ -196,6 +208,21 @@ class ExperimentConfig:
                 f"surgery={','.join(self.surgery)}"
             )
         _choice(self.backbone, backbones.names(), "backbone")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: dropout={self.dropout}"
+            )
+        for entry in self.surgery_options:
+            _choice(entry.partition(".")[0], surgery.names(), "surgery")
+        for name in self.surgery:
+            options = self.surgery_kwargs(name)
+            if options:
+                try:
+                    surgery.get(name, **options)
+                except ValueError as error:
+                    raise ValueError(
+                        f"Bad surgery_options for {name!r}: {error}"
+                    ) from None
         _choice(self.selection, selection_lib.RULES, "selection")
         _choice(self.strategy, STRATEGIES, "strategy")
         _choice(self.test_on, ("split", "domain"), "test_on")
@@ -239,6 +266,28 @@ class ExperimentConfig:
             raise ValueError("`workdir` is empty.")
         return self
 
+    def surgery_kwargs(self, name: str) -> dict:
+        """The options `surgery_options` gives surgery `name`, as kwargs.
+
+        Values are parsed as numbers where they are numbers.
+
+        >>> ExperimentConfig(surgery_options=("and-mask.tau=0.8",)
+        ...                  ).surgery_kwargs("and-mask")
+        {'tau': 0.8}
+        """
+        kwargs = {}
+        for entry in self.surgery_options:
+            target, dot, rest = entry.partition(".")
+            option, equals, value = rest.partition("=")
+            if not dot or not equals or not option or not target:
+                raise ValueError(
+                    "Each surgery option is <surgery>.<option>=<value>. "
+                    f"Received: surgery_options={entry!r}"
+                )
+            if target == name:
+                kwargs[option] = _number(value)
+        return kwargs
+
     def to_dict(self) -> dict:
         """The settings as JSON-ready values (tuples become lists)."""
         return {
@@ -251,8 +300,9 @@ class ExperimentConfig:
         lines = []
         for key, value in dataclasses.asdict(self).items():
             if value is None:
-                value = ""
-            elif isinstance(value, bool):
+                # Every field that can be None defaults to None.
+                continue
+            if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(str(v) for v in value)
@@ -272,6 +322,15 @@ def _choice(value, valid: Sequence[str], name: str):
             f"Unknown {name}. Received: {name}={value!r}. Valid: "
             f"{', '.join(valid)}"
         )
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def _positive(config, name):

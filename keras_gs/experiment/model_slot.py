@@ -11,6 +11,7 @@ traced training step is reused.
 import keras
 
 from keras_gs import backbones
+from keras_gs import surgery as surgery_lib
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment import evaluation
 from keras_gs.grad_surgery_model import GradSurgeryModel
@@ -51,15 +52,21 @@ class ModelSlot:
         )
         try:
             with strategy.scope():
+                options = {}
+                if config.dropout is not None:
+                    options["dropout"] = config.dropout
                 network = backbones.get(
                     config.backbone,
                     image_shape,
                     num_classes,
                     weights=config.weights,
+                    **options,
                 )
                 model = GradSurgeryModel(
                     network,
-                    surgery=surgery,
+                    surgery=surgery_lib.get(
+                        surgery, **config.surgery_kwargs(surgery)
+                    ),
                     num_domains=num_domains,
                     coupled_l2=config.coupled_l2,
                     seed=seed,

@@ -29,6 +29,7 @@ from keras_gs.data import domainnet
 from keras_gs.data import rotated_digits
 from keras_gs.data import tfds_builders
 from keras_gs.experiment import checkpoints
+from keras_gs.experiment.config import ExperimentConfig
 from keras_gs.experiment import distribution
 from keras_gs.experiment import files
 from keras_gs.experiment import interrupts
@@ -257,10 +258,12 @@ class Experiment:
                 "run it again."
             ) from None
         ours = self.config.result_settings()
+        # A setting added since the run was written has its default there.
+        defaults = ExperimentConfig().result_settings()
         differ = {
-            k: (previous.get(k), v)
+            k: (previous.get(k, defaults[k]), v)
             for k, v in ours.items()
-            if previous.get(k) != v
+            if previous.get(k, defaults[k]) != v
         }
         if differ:
             listed = ", ".join(
