@@ -11,7 +11,7 @@ import os
 
 from keras_gs.analysis import analyze
 from keras_gs.analysis import sampling
-from keras_gs.layer_groups import ALL
+from keras_gs.conflicts.layer_groups import ALL
 from keras_gs.experiment import files
 
 CSV = "conflicts.csv"

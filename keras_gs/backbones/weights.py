@@ -22,7 +22,7 @@ import h5py
 import keras
 import numpy as np
 
-from keras_gs import atomic_files
+from keras_gs.utils import atomic_files
 
 CACHE_ENV = "KERAS_GS_CACHE"
 DEFAULT_CACHE = "~/.keras/keras_gs"

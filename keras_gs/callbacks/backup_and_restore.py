@@ -5,8 +5,8 @@ import os
 
 import keras
 
-from keras_gs import atomic_files
-from keras_gs import distribute
+from keras_gs.utils import atomic_files
+from keras_gs.utils import distribute
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 
-from keras_gs import distribute
-from keras_gs import layer_conflicts
-from keras_gs import layer_groups
+from keras_gs.utils import distribute
+from keras_gs.conflicts import layer_measures as layer_conflicts
+from keras_gs.conflicts import layer_groups
 
 
 class LayerStatistics:
@@ -119,7 +119,7 @@ class ConflictMonitor(keras.callbacks.Callback):
         self._written = -1
 
     def set_model(self, model):
-        from keras_gs.grad_surgery_model import GradSurgeryModel
+        from keras_gs.model.grad_surgery_model import GradSurgeryModel
 
         super().set_model(model)
         if not isinstance(model, GradSurgeryModel):

@@ -14,7 +14,7 @@ from keras_gs.data import images
 from keras_gs.data import pipeline
 from keras_gs.data import splits as splits_lib
 from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
-from keras_gs.data.choices import check_choice
+from keras_gs.utils.choices import check_choice
 from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.folder import folder_source
 from keras_gs.data.rotated_digits import rotated_digits_source

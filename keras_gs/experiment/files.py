@@ -11,7 +11,7 @@ A run's directory is `<workdir>/<dataset>/<surgery>/<test_domain>/trial_<n>/`:
   `best.weights.h5` (the best source-validation step), `last.weights.h5`
   and, with `checkpoint_every`, `step_<n>.weights.h5`.
 
-Every file is written through `keras_gs.atomic_files` (re-exported here),
+Every file is written through `keras_gs.utils.atomic_files` (re-exported here),
 so a process killed at any moment leaves either the old file or the new
 one, never half of one.
 """
@@ -19,11 +19,11 @@ one, never half of one.
 import dataclasses
 import os
 
-from keras_gs.atomic_files import atomic_path  # noqa: F401 (re-exported)
-from keras_gs.atomic_files import copy  # noqa: F401
-from keras_gs.atomic_files import read_json  # noqa: F401
-from keras_gs.atomic_files import write_json  # noqa: F401
-from keras_gs.atomic_files import write_text  # noqa: F401
+from keras_gs.utils.atomic_files import atomic_path  # noqa: F401 (re-exported)
+from keras_gs.utils.atomic_files import copy  # noqa: F401
+from keras_gs.utils.atomic_files import read_json  # noqa: F401
+from keras_gs.utils.atomic_files import write_json  # noqa: F401
+from keras_gs.utils.atomic_files import write_text  # noqa: F401
 
 RESULTS = "results.json"
 CONFIG = "config.json"

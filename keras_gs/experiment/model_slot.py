@@ -14,7 +14,7 @@ from keras_gs import backbones
 from keras_gs import surgery as surgery_lib
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment import evaluation
-from keras_gs.grad_surgery_model import GradSurgeryModel
+from keras_gs.model.grad_surgery_model import GradSurgeryModel
 
 
 class ModelSlot:

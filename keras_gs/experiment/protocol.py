@@ -24,13 +24,13 @@ import time
 import tensorflow as tf
 
 from keras_gs import data as data_lib
-from keras_gs import distribute
+from keras_gs.utils import distribute
 from keras_gs.data import domainnet
 from keras_gs.data import rotated_digits
 from keras_gs.data import tfds_builders
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment.config import ExperimentConfig
-from keras_gs.experiment import distribution
+from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment import files
 from keras_gs.experiment import interrupts
 from keras_gs.experiment import seeds

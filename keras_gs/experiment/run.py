@@ -17,7 +17,7 @@ import time
 import keras
 
 from keras_gs.data.zip_domains import zip_domains
-from keras_gs.experiment import callbacks as callbacks_lib
+from keras_gs.experiment import run_callbacks as callbacks_lib
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment import files
 from keras_gs.experiment import seeds

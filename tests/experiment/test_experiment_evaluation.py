@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gs import distribute
-from keras_gs.experiment import distribution
+from keras_gs.utils import distribute
+from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment.evaluation import Evaluator
 
 

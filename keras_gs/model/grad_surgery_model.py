@@ -9,15 +9,15 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 
-from keras_gs import batchnorm_statistics
-from keras_gs import distribute
-from keras_gs import joint_batch_losses
+from keras_gs.model import batchnorm_statistics
+from keras_gs.utils import distribute
+from keras_gs.model import joint_batch_losses
 from keras_gs import surgery as surgery_lib
 from keras_gs.callbacks import backup_and_restore
-from keras_gs.combine_step import CombineStep
-from keras_gs.combine_step import StreamingCombine
-from keras_gs.data.choices import check_choice
-from keras_gs.step_count import StepCount
+from keras_gs.model.combiner import CombineStep
+from keras_gs.model.combiner import StreamingCombine
+from keras_gs.utils.choices import check_choice
+from keras_gs.model.step_count import StepCount
 
 _DOMAIN_AXIS_HELP = (
     "GradSurgeryModel trains on batches laid out (batch, num_domains, ...): "
@@ -103,7 +103,7 @@ class GradSurgeryModel(keras.Model):
             sign agreement with XLA, while the network's passes keep the
             model's own setting and the whole-network reductions (finite
             check, cosine) stay on TensorFlow's kernels. On CPU this fuses
-            the element-wise work (see `keras_gs.combine_step`). `"auto"`
+            the element-wise work (see `keras_gs.model.combiner`). `"auto"`
             compiles the surgery when it allows it
             (`Surgery.jit_compile`). Defaults to `"auto"`.
         streaming: bool, fold each domain's gradient into the surgery's

@@ -15,7 +15,7 @@ import keras_gs
 
 from fixtures.make_saved_model import build
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 EXPECTED = np.load(os.path.join(FIXTURES, "grad_surgery_model_expected.npz"))
 
 

@@ -13,7 +13,7 @@ Measured on ResNet-18: see `tools/bench.py` and the README.
 import tensorflow as tf
 
 from keras_gs import conflicts
-from keras_gs import distribute
+from keras_gs.utils import distribute
 from keras_gs.surgery.running_sums import RunningSums
 
 

@@ -1,7 +1,7 @@
 """The `tf.distribute` strategy of an experiment, from its name.
 
 Which process writes results, logs and checkpoints is
-`keras_gs.distribute.is_chief`: under any strategy, only the chief.
+`keras_gs.utils.distribute.is_chief`: under any strategy, only the chief.
 """
 
 import json

@@ -77,7 +77,7 @@ def test_a_worker_that_is_not_the_chief_writes_and_deletes_nothing(
 
 
 def test_keras_callback_is_swapped_only_on_multi_worker_jobs():
-    from keras_gs import grad_surgery_model
+    from keras_gs.model import grad_surgery_model
 
     plain = keras.callbacks.BackupAndRestore("somewhere", save_freq=3)
     swapped = grad_surgery_model._multi_worker_safe(plain)
@@ -85,6 +85,6 @@ def test_keras_callback_is_swapped_only_on_multi_worker_jobs():
     assert (swapped.backup_dir, swapped.save_freq) == ("somewhere", 3)
     other = keras.callbacks.History()
     assert grad_surgery_model._multi_worker_safe(other) is other
-    assert not keras_gs.distribute.is_multi_worker()
-    assert keras_gs.distribute.is_chief()
-    np.testing.assert_equal(keras_gs.distribute.num_replicas(), 1)
+    assert not keras_gs.utils.distribute.is_multi_worker()
+    assert keras_gs.utils.distribute.is_chief()
+    np.testing.assert_equal(keras_gs.utils.distribute.num_replicas(), 1)

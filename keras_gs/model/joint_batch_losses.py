@@ -14,8 +14,8 @@ import contextlib
 
 import tensorflow as tf
 
-from keras_gs import call_recorder
-from keras_gs import distribute
+from keras_gs.model import call_recorder
+from keras_gs.utils import distribute
 
 
 class ActivityLosses:

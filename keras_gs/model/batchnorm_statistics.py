@@ -22,8 +22,8 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from keras_gs import call_recorder
-from keras_gs import distribute
+from keras_gs.model import call_recorder
+from keras_gs.utils import distribute
 
 BATCHNORM_UPDATES = ("joint", "per_domain")
 
