@@ -15,6 +15,7 @@ from keras_gs.data import pipeline
 from keras_gs.data import splits as splits_lib
 from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
 from keras_gs.utils.choices import check_choice
+from keras_gs.data.domain_names import resolve_domains
 from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.folder import folder_source
 from keras_gs.data.rotated_digits import rotated_digits_source
@@ -85,8 +86,9 @@ def load(
             TFDS data directory for the TFDS datasets (`None`: TFDS's
             default). Defaults to `None`.
         test_domains: str, list of str, or None, the held-out domain(s);
-            names match case-insensitively, with "_" for " ". `None` holds
-            out the dataset's first domain. Defaults to `None`.
+            names match exactly, else case-insensitively with "_" for " "
+            (see `resolve_domains`). `None` holds out the dataset's first
+            domain. Defaults to `None`.
         split_seed: int, seed of the per-domain splits and of the order of
             the training examples. Defaults to `0`.
         fractions: three floats, the train / val / test fractions of every
@@ -248,6 +250,7 @@ def load(
         image_shape=image_shape,
         skipped_files=list(source.skipped_files),
         test_val=test_val.prefetch(tf.data.AUTOTUNE),
+        domains=list(source.domains),
     )
 
 
@@ -318,27 +321,14 @@ def _resolve_test_domains(test_domains, domains):
         return [domains[0]]
     if isinstance(test_domains, str):
         test_domains = [test_domains]
-
-    def key(domain):
-        return str(domain).lower().replace(" ", "_")
-
-    by_key = {key(d): d for d in domains}
-    resolved = []
-    for requested in test_domains:
-        if key(requested) not in by_key:
-            raise ValueError(
-                f"Unknown test domain. Received: test_domains="
-                f"{requested!r}. Valid: {list(domains)}"
-            )
-        if by_key[key(requested)] not in resolved:
-            resolved.append(by_key[key(requested)])
+    resolved = resolve_domains(test_domains, domains)
     if len(resolved) == len(domains):
         raise ValueError(
             f"Every domain is a test domain ({resolved}); leave at least "
-            f"one out for training. Valid: {list(domains)}"
+            f"one out for training. Valid: {', '.join(domains)}"
         )
     if not resolved:
-        raise ValueError(f"`test_domains` is empty. Valid: {list(domains)}")
+        raise ValueError(f"`test_domains` is empty. Valid: {', '.join(domains)}")
     return resolved
 
 

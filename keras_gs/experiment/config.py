@@ -1,11 +1,15 @@
 """`ExperimentConfig`: every setting of the leave-one-domain-out protocol."""
 
 import dataclasses
-from collections.abc import Sequence
+from typing import ClassVar
 
+from keras_gs import data
+from keras_gs.data import augment
+from keras_gs.data import image_check
 from keras_gs.experiment import selection as selection_lib
+from keras_gs.experiment.strategy import STRATEGIES
+from keras_gs.utils.choices import check_choice
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
 ALL = "all"
 
 # Settings that change what a run computes. A finished run in the work
@@ -110,6 +114,20 @@ class ExperimentConfig:
             `eval_every`; 0 = never. Defaults to `0` (100 in `paper`).
     """
 
+    # The fields with a fixed set of values, and those values.
+    CHOICES: ClassVar[dict] = {
+        "dataset": data.DATASETS,
+        "augmentation": augment.AUGMENTATIONS,
+        "check_images": image_check.CHECK_MODES,
+        "test_on": data.TEST_ON,
+        "selection": selection_lib.RULES,
+        "strategy": STRATEGIES,
+    }
+    # Names a tuple field also takes (`test_domains="all"`).
+    SPECIAL_NAMES: ClassVar[tuple] = (ALL,)
+    # Fields holding paths (a user's "~" is expanded).
+    PATHS: ClassVar[tuple] = ("data_dir", "manual_dir", "workdir")
+
     dataset: str = "rotated_digits"
     data_dir: str | None = None
     manual_dir: str | None = None
@@ -192,28 +210,31 @@ class ExperimentConfig:
         checked against their registries; domain names are checked when the
         data is loaded.
         """
-        # Imported here: the registries import TensorFlow.
         from keras_gs import backbones
-        from keras_gs import data
         from keras_gs import surgery
 
-        _choice(self.dataset, data.DATASETS, "dataset")
+        for name, valid in self.CHOICES.items():
+            check_choice(getattr(self, name), valid, name, name)
         if not self.surgery:
-            raise ValueError(f"`surgery` is empty. Valid: {surgery.names()}")
+            raise ValueError(
+                f"`surgery` is empty. Valid: {', '.join(surgery.names())}"
+            )
         for name in self.surgery:
-            _choice(name, surgery.names(), "surgery")
+            check_choice(name, surgery.names(), "surgery", "surgery")
         if len(set(self.surgery)) != len(self.surgery):
             raise ValueError(
                 f"`surgery` names a surgery twice. Received: "
                 f"surgery={','.join(self.surgery)}"
             )
-        _choice(self.backbone, backbones.names(), "backbone")
+        check_choice(self.backbone, backbones.names(), "backbone", "backbone")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(
                 f"`dropout` must be in [0, 1). Received: dropout={self.dropout}"
             )
         for entry in self.surgery_options:
-            _choice(entry.partition(".")[0], surgery.names(), "surgery")
+            check_choice(
+                entry.partition(".")[0], surgery.names(), "surgery", "surgery"
+            )
         for name in self.surgery:
             options = self.surgery_kwargs(name)
             if options:
@@ -223,10 +244,6 @@ class ExperimentConfig:
                     raise ValueError(
                         f"Bad surgery_options for {name!r}: {error}"
                     ) from None
-        _choice(self.selection, selection_lib.RULES, "selection")
-        _choice(self.strategy, STRATEGIES, "strategy")
-        _choice(self.test_on, ("split", "domain"), "test_on")
-        _choice(self.check_images, ("header", "full", "none"), "check_images")
         if not isinstance(self.test_domains, str) and not self.test_domains:
             raise ValueError("`test_domains` is empty: give 'all' or names.")
         for name in ("trials", "steps", "batch_size", "eval_every"):
@@ -313,15 +330,6 @@ class ExperimentConfig:
         """The settings that change a run's numbers (`RESULT_FIELDS`)."""
         values = self.to_dict()
         return {k: values[k] for k in RESULT_FIELDS}
-
-
-def _choice(value, valid: Sequence[str], name: str):
-    valid = list(valid)
-    if value not in valid:
-        raise ValueError(
-            f"Unknown {name}. Received: {name}={value!r}. Valid: "
-            f"{', '.join(valid)}"
-        )
 
 
 def _number(text: str):

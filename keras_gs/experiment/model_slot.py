@@ -10,10 +10,10 @@ traced training step is reused.
 
 import keras
 
-from keras_gs import backbones
 from keras_gs import surgery as surgery_lib
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment import evaluation
+from keras_gs.experiment import run_inputs
 from keras_gs.model.grad_surgery_model import GradSurgeryModel
 
 
@@ -52,15 +52,8 @@ class ModelSlot:
         )
         try:
             with strategy.scope():
-                options = {}
-                if config.dropout is not None:
-                    options["dropout"] = config.dropout
-                network = backbones.get(
-                    config.backbone,
-                    image_shape,
-                    num_classes,
-                    weights=config.weights,
-                    **options,
+                network = run_inputs.build_network(
+                    config, image_shape, num_classes, weights=config.weights
                 )
                 model = GradSurgeryModel(
                     network,
@@ -74,7 +67,7 @@ class ModelSlot:
                 # One execution per evaluation period: one call into the
                 # traced loop per `eval_every` steps (one step per call with
                 # several replicas, where Keras's loop fails: see
-                # GradSurgeryModel.compile).
+                # keras_gs.model.keras_compat.one_step_per_execution).
                 steps_per_execution = (
                     config.eval_every
                     if strategy.num_replicas_in_sync == 1

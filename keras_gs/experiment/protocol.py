@@ -25,14 +25,12 @@ import tensorflow as tf
 
 from keras_gs import data as data_lib
 from keras_gs.utils import distribute
-from keras_gs.data import domainnet
-from keras_gs.data import rotated_digits
-from keras_gs.data import tfds_builders
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment.config import ExperimentConfig
 from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment import files
 from keras_gs.experiment import interrupts
+from keras_gs.experiment import run_inputs
 from keras_gs.experiment import seeds
 from keras_gs.experiment import tables
 from keras_gs.experiment.model_slot import ModelSlot
@@ -90,13 +88,13 @@ class Experiment:
         )
         first = self._load(requested[0] if requested else None)
         self._splits = {first.test_domains[0]: first}
-        self.domains = _dataset_order(
-            config.dataset, first.test_domains + first.source_domains
-        )
+        self.domains = list(first.domains)
         self.targets = (
             self.domains
             if requested is None
-            else _resolve(requested, self.domains)
+            else data_lib.resolve_domains(
+                requested, self.domains, also_valid=("all",)
+            )
         )
         self.runs = [
             RunSpec(surgery, target, trial)
@@ -220,19 +218,7 @@ class Experiment:
     # -- data -----------------------------------------------------------------
 
     def _load(self, test_domain):
-        config = self.config
-        return data_lib.load(
-            config.dataset,
-            config.data_dir,
-            test_domains=test_domain,
-            split_seed=config.split_seed,
-            test_on=config.test_on,
-            image_size=config.image_size,
-            augmentation=config.augmentation,
-            augmentation_seed=config.seed,
-            check_images=config.check_images,
-            manual_dir=config.manual_dir,
-        )
+        return run_inputs.load_splits(self.config, test_domain)
 
     def _target_splits(self, target):
         if target not in self._splits:
@@ -287,34 +273,3 @@ def _backup_step(config, spec):
     paths = files.RunPaths.of_run(config, spec)
     loaded = checkpoints.load_resume(paths.resume)
     return loaded[1]["step"] if loaded else 0
-
-
-def _dataset_order(dataset, domains):
-    """`domains` in the dataset's own order (the table's columns)."""
-    declared = {
-        "rotated_digits": rotated_digits.DOMAINS,
-        "domainnet": domainnet.DOMAINS,
-        **{name: b.DOMAINS for name, b in tfds_builders.BUILDERS.items()},
-    }.get(dataset)
-    if declared is None:
-        return sorted(domains)
-    return sorted(domains, key=lambda d: list(declared).index(d))
-
-
-def _resolve(requested, domains):
-    """Matches names as `keras_gs.data.load` does (case, "_" for " ")."""
-
-    def key(name):
-        return str(name).lower().replace(" ", "_")
-
-    by_key = {key(d): d for d in domains}
-    resolved = []
-    for name in requested:
-        if key(name) not in by_key:
-            raise ValueError(
-                f"Unknown test domain. Received: test_domains={name!r}. "
-                f"Valid: all, {', '.join(domains)}"
-            )
-        if by_key[key(name)] not in resolved:
-            resolved.append(by_key[key(name)])
-    return resolved
