@@ -16,6 +16,7 @@ rebuilds it at any time. TensorBoard: tensorboard --logdir <workdir>.
 """
 
 import os
+import signal
 import sys
 import time
 
@@ -70,6 +71,9 @@ def main(argv):
     except KeyboardInterrupt:
         # The progress report has said which checkpoint is kept.
         sys.exit(130)
+    except experiment.interrupts.Terminated:
+        # The conventional status of a process ended by SIGTERM.
+        sys.exit(128 + signal.SIGTERM)
     print()
     if not runner.writes_files:
         print("Not the chief: the chief writes the runs and the table.")

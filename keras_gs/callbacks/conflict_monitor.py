@@ -3,13 +3,11 @@
 import os
 
 import keras
-import numpy as np
-import tensorflow as tf
-from tensorboard.plugins.histogram import metadata as histogram_metadata
 
 from keras_gs.model import GradSurgeryModel
 from keras_gs.model.layer_statistics import LayerStatistics
 from keras_gs.utils import distribute
+from keras_gs.utils.tensorboard_events import EventWriter
 
 
 class ConflictMonitor(keras.callbacks.Callback):
@@ -103,37 +101,23 @@ class ConflictMonitor(keras.callbacks.Callback):
 
     def _write(self, step):
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, "conflicts")
-            )
+            self._writer = EventWriter(os.path.join(self.log_dir, "conflicts"))
         values = {k: v.numpy() for k, v in self._statistics.values.items()}
         num_domains = values["norms"].shape[1]
-        with self._writer.as_default(step=step):
-            for i, layer in enumerate(self._statistics.names):
-                for key in ("agreement", "cosine", "replaced"):
-                    tf.summary.scalar(f"conflicts/{layer}/{key}", values[key][i])
-                for k in range(num_domains):
-                    tf.summary.scalar(
-                        f"conflicts/{layer}/norm_{k}", values["norms"][i, k]
-                    )
-                _histogram(
-                    f"conflicts/{layer}/sign_agreement",
-                    values["histogram"][i],
-                    step,
-                )
+        scalars = {}
+        for i, layer in enumerate(self._statistics.names):
+            for key in ("agreement", "cosine", "replaced"):
+                scalars[f"conflicts/{layer}/{key}"] = values[key][i]
+            for k in range(num_domains):
+                scalars[f"conflicts/{layer}/norm_{k}"] = values["norms"][i, k]
+        self._writer.scalars(step, scalars, as_tensors=True)
+        for i, layer in enumerate(self._statistics.names):
+            self._writer.histogram(
+                step,
+                f"conflicts/{layer}/sign_agreement",
+                values["histogram"][i],
+                description=(
+                    "|sum over domains of sign(gradient)| per component"
+                ),
+            )
         self._writer.flush()
-
-
-def _histogram(tag, counts, step):
-    """A TensorBoard histogram of |sum_k sign(g_k)| from its counts."""
-    edges = np.arange(len(counts), dtype="float64")
-    buckets = np.stack([edges - 0.5, edges + 0.5, counts], axis=1)
-    tf.summary.write(
-        tag,
-        tensor=tf.constant(buckets),
-        step=step,
-        metadata=histogram_metadata.create_summary_metadata(
-            display_name=tag,
-            description="|sum over domains of sign(gradient)| per component",
-        ),
-    )

@@ -10,6 +10,7 @@ from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.load import DATASETS
 from keras_gs.data.load import TEST_ON
 from keras_gs.data.load import load
+from keras_gs.data.zip_domains import TrainingDomain
 from keras_gs.data.zip_domains import zip_domains
 
-__all__ = ["DATASETS", "DomainSplits", "load", "resolve_domains", "TEST_ON", "zip_domains"]
+__all__ = ["DATASETS", "DomainSplits", "load", "resolve_domains", "TEST_ON", "TrainingDomain", "zip_domains"]

@@ -34,6 +34,11 @@ class DomainSplits:
         domains: list of str, every domain of the dataset in its own order
             (the columns of a results table); empty: the test domains,
             then the source domains.
+        training_domains: list of `keras_gs.data.TrainingDomain`, the
+            source domains' train splits before augmentation and
+            normalization, with what each draw goes through: what
+            `zip_domains` draws from by position (exactly resumable).
+            Empty: `train_domains` stand for them.
     """
 
     train_domains: list[tf.data.Dataset]
@@ -47,11 +52,16 @@ class DomainSplits:
     skipped_files: list[str] = dataclasses.field(default_factory=list)
     test_val: tf.data.Dataset | None = None
     domains: list[str] = dataclasses.field(default_factory=list)
+    training_domains: list = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
         if not self.domains:
             object.__setattr__(
                 self, "domains", list(self.test_domains + self.source_domains)
+            )
+        if not self.training_domains:
+            object.__setattr__(
+                self, "training_domains", list(self.train_domains)
             )
 
     @property

@@ -20,6 +20,7 @@ from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.folder import folder_source
 from keras_gs.data.rotated_digits import rotated_digits_source
 from keras_gs.data.tfds_source import tfds_source
+from keras_gs.data.zip_domains import TrainingDomain
 
 DATASETS = (
     "pacs",
@@ -202,7 +203,7 @@ def load(
         source.in_memory,
     )
 
-    def prepared(domain, split, training):
+    def examples(domain, split, training):
         indices = list(per_domain[domain][split])
         if training:
             # Folder trees list files class by class; a shuffled order
@@ -212,11 +213,10 @@ def load(
         dataset = source.make_dataset(
             domain, indices, sizes[0] if sizes else None
         )
-        return pipeline.prepare(
+        return pipeline.prepare_examples(
             dataset,
             len(indices),
             sizes,
-            normalization,
             cache=cache,
             # Everything that changes the cached images or their order.
             cache_key=repr(
@@ -230,11 +230,30 @@ def load(
                     resize_filter,
                 )
             ),
-            augmentation=augmenter if training else None,
             resize_filter=resize_filter,
         )
 
-    train = [prepared(d, "train", True) for d in source_domains]
+    def prepared(domain, split, training):
+        dataset = examples(domain, split, training)
+        finish = finish_training if training else finish_evaluation
+        return dataset.map(
+            lambda x, y: (finish(x), y), num_parallel_calls=tf.data.AUTOTUNE
+        ).apply(tf.data.experimental.assert_cardinality(len(dataset)))
+
+    train_examples = [examples(d, "train", True) for d in source_domains]
+    channels = train_examples[0].element_spec[0].shape[-1]
+    finish_training = pipeline.finishing(normalization, augmenter, channels)
+    finish_evaluation = pipeline.finishing(normalization, None, channels)
+    training_domains = [
+        TrainingDomain(e, finish_training) for e in train_examples
+    ]
+    train = [
+        d.examples.map(
+            lambda x, y: (finish_training(x), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).apply(tf.data.experimental.assert_cardinality(len(d.examples)))
+        for d in training_domains
+    ]
     val = _concatenate([prepared(d, "val", False) for d in source_domains])
     test = _concatenate([prepared(d, "test", False) for d in test_domains])
     test_val = _concatenate([prepared(d, "val", False) for d in test_domains])
@@ -251,6 +270,7 @@ def load(
         skipped_files=list(source.skipped_files),
         test_val=test_val.prefetch(tf.data.AUTOTUNE),
         domains=list(source.domains),
+        training_domains=training_domains,
     )
 
 

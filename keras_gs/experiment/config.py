@@ -70,14 +70,14 @@ class ExperimentConfig:
             in turn (one target per run). Defaults to `"all"`.
         trials: int, repetitions of every (surgery, target) with different
             seeds. Defaults to `1`.
-        steps: int, training steps per run, a multiple of `eval_every`.
-            Defaults to `600`.
+        steps: int, training steps per run. Defaults to `600`.
         batch_size: int, images per source domain per step. Defaults to `32`.
         lr: float, Adam's learning rate. Defaults to `1e-3`.
         coupled_l2: float, the paper's L2 (its gradient added after the
             surgery; 5e-5 in the paper). Defaults to `0.0`.
         weight_decay: float, Adam's decoupled weight decay. Defaults to `0.0`.
-        eval_every: int, steps between evaluations. Defaults to `20`.
+        eval_every: int, steps between evaluations; a run also evaluates
+            at its last step. Defaults to `20`.
         selection: str, the rule of the printed table, from
             `selection.RULES`; every rule is recorded in each run's
             `results.json`. Defaults to `"best_val"`.
@@ -110,8 +110,8 @@ class ExperimentConfig:
             `200`.
         conflicts_every: int, write per-layer gradient conflicts to the
             run's TensorBoard logs every this many steps
-            (`keras_gs.callbacks.ConflictMonitor`), a multiple of
-            `eval_every`; 0 = never. Defaults to `0` (100 in `paper`).
+            (`keras_gs.callbacks.ConflictMonitor`); 0 = never. Defaults
+            to `0` (100 in `paper`).
     """
 
     # The fields with a fixed set of values, and those values.
@@ -254,18 +254,6 @@ class ExperimentConfig:
                     f"`{name}` must be >= 0. Received: "
                     f"{name}={getattr(self, name)}"
                 )
-        if self.steps % self.eval_every:
-            raise ValueError(
-                f"`steps` must be a multiple of `eval_every` "
-                f"({self.eval_every}). Received: steps={self.steps}"
-            )
-        if self.conflicts_every % self.eval_every:
-            # Callbacks run once per execution of `eval_every` steps.
-            raise ValueError(
-                f"`conflicts_every` must be 0 or a multiple of `eval_every` "
-                f"({self.eval_every}). Received: "
-                f"conflicts_every={self.conflicts_every}"
-            )
         for name in ("lr", "coupled_l2", "weight_decay"):
             value = getattr(self, name)
             if not value >= 0 or (name == "lr" and value == 0):

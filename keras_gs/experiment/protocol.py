@@ -20,12 +20,13 @@ print(summary.markdown)
 import dataclasses
 import os
 import time
+from contextlib import nullcontext
 
 import tensorflow as tf
 
 from keras_gs import data as data_lib
 from keras_gs.utils import distribute
-from keras_gs.experiment import checkpoints
+from keras_gs.experiment import backup
 from keras_gs.experiment.config import ExperimentConfig
 from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment import files
@@ -38,6 +39,9 @@ from keras_gs.experiment.model_slot import slot_key
 from keras_gs.experiment.progress import Progress
 from keras_gs.experiment.run import RunSpec
 from keras_gs.experiment.run import train_run
+from keras_gs.experiment.run_lock import RunBusy
+from keras_gs.experiment.run_lock import RunLock
+from keras_gs.experiment.stopwatch import Stopwatch
 
 
 @dataclasses.dataclass
@@ -50,14 +54,15 @@ class ExperimentSummary:
         tables: list of `tables.ResultsTable` of the whole work directory.
         markdown: str, the tables as Markdown.
         report_paths: list of str, `results.md`, `.tex`, `.png`.
+        busy: list of `RunSpec` another process was training: skipped.
         timing: dict of seconds: `loading`, `building` (new models),
-            `tracing` (estimated: the first period of a new model beyond a
-            typical one), `training`, `evaluation`, `writing`, `other`, and
-            `total`.
+            `tracing` (estimated: the first chunk of a new model beyond a
+            typical one), `training`, `evaluation`, `writing`, `other`.
     """
 
     results: dict
     skipped: list
+    busy: list
     tables: list
     markdown: str
     report_paths: list
@@ -110,6 +115,9 @@ class Experiment:
     def run(self, progress: Progress | None = None) -> ExperimentSummary:
         """Trains every unfinished run, then writes the results table.
 
+        A run that another process is training (it holds the run's lock)
+        is skipped and said so.
+
         Args:
             progress: a `Progress`, or None for one printing to stdout.
 
@@ -129,24 +137,12 @@ class Experiment:
                 f"{len(self.finished)} of {len(self.runs)} runs already "
                 f"finished in {config.workdir}: skipped."
             )
-        timing = dict.fromkeys(
-            (
-                "building",
-                "tracing",
-                "training",
-                "evaluation",
-                "writing",
-                "other",
-            ),
-            0.0,
-        )
-        timing["loading"] = self.seconds_loading
-        slots = {}
-        results = {}
+        watch = Stopwatch()
+        watch.seconds["loading"] = self.seconds_loading
+        slots, results, busy = {}, {}, []
         for spec in pending:
-            started = time.perf_counter()
-            splits = self._target_splits(spec.test_domain)
-            timing["loading"] += time.perf_counter() - started
+            with watch.timing("loading"):
+                splits = self._target_splits(spec.test_domain)
             trial_seed = seeds.trial_seed(config.seed, spec.trial)
             key = slot_key(
                 spec.surgery,
@@ -156,24 +152,60 @@ class Experiment:
                 len(splits.source_domains),
             )
             if key not in slots:
-                started = time.perf_counter()
-                # One model per surgery of the current trial.
-                slots = {k: s for k, s in slots.items() if k[1] == trial_seed}
-                slots[key] = ModelSlot(
-                    config,
-                    spec.surgery,
-                    trial_seed,
-                    splits.image_shape,
-                    splits.num_classes,
-                    len(splits.source_domains),
-                    self.strategy,
-                )
-                timing["building"] += time.perf_counter() - started
-            slot = slots[key]
+                with watch.timing("building"):
+                    # One model per surgery of the current trial.
+                    slots = {k: s for k, s in slots.items() if k[1] == trial_seed}
+                    slots[key] = ModelSlot(
+                        config,
+                        spec.surgery,
+                        trial_seed,
+                        splits.image_shape,
+                        splits.num_classes,
+                        len(splits.source_domains),
+                        self.strategy,
+                    )
+            try:
+                result = self._train(spec, splits, slots[key], progress)
+            except RunBusy as reason:
+                progress.print(f"{spec.name}: {reason}: skipped.")
+                busy.append(spec)
+                continue
+            timing = result["timing"]
+            watch.seconds["tracing"] += timing["tracing"]
+            watch.seconds["training"] += timing["train"] - timing["tracing"]
+            for name in ("evaluation", "writing"):
+                watch.seconds[name] += timing[name]
+            watch.seconds["other"] += timing["total"] - (
+                timing["train"] + timing["evaluation"] + timing["writing"]
+            )
+            results[spec] = result
+        report_paths, found = [], []
+        if self.writes_files:
+            with watch.timing("writing"):
+                found = tables.collect(config.workdir, config.selection)
+                report_paths = tables.write_reports(config.workdir, found)
+        return ExperimentSummary(
+            results=results,
+            skipped=list(self.finished),
+            busy=busy,
+            tables=found,
+            markdown=tables.markdown(found),
+            report_paths=report_paths,
+            timing=dict(watch.seconds),
+        )
+
+    def _train(self, spec, splits, slot, progress):
+        """One run under its lock; on Ctrl-C or SIGTERM, says what is kept."""
+        paths = files.RunPaths.of_run(self.config, spec)
+        lock = RunLock(paths.root) if self.writes_files else nullcontext()
+        with lock:
+            if self.writes_files and os.path.exists(paths.results):
+                # Finished by another process since this one started.
+                raise RunBusy("finished by another process")
             try:
                 with interrupts.catch_interrupts():
-                    result = train_run(
-                        config,
+                    return train_run(
+                        self.config,
                         spec,
                         splits,
                         slot,
@@ -182,38 +214,13 @@ class Experiment:
                         domains=self.domains,
                     )
             except KeyboardInterrupt:
-                progress.interrupted(_backup_step(config, spec))
+                progress.interrupted(_backup_step(self.config, spec))
                 raise
-            run_timing = result["timing"]
-            tracing = (
-                run_timing["first_period_excess"]
-                if run_timing["new_model"]
-                else 0.0
-            )
-            timing["tracing"] += tracing
-            timing["training"] += run_timing["train"] - tracing
-            timing["evaluation"] += run_timing["evaluation"]
-            timing["writing"] += run_timing["writing"]
-            timing["other"] += run_timing["fit"] - (
-                run_timing["train"]
-                + run_timing["evaluation"]
-                + run_timing["writing"]
-            )
-            results[spec] = result
-        report_paths, found = [], []
-        if self.writes_files:
-            started = time.perf_counter()
-            found = tables.collect(config.workdir, config.selection)
-            report_paths = tables.write_reports(config.workdir, found)
-            timing["writing"] += time.perf_counter() - started
-        return ExperimentSummary(
-            results=results,
-            skipped=list(self.finished),
-            tables=found,
-            markdown=tables.markdown(found),
-            report_paths=report_paths,
-            timing=timing,
-        )
+            except interrupts.Terminated:
+                progress.interrupted(
+                    _backup_step(self.config, spec), by="SIGTERM"
+                )
+                raise
 
     # -- data -----------------------------------------------------------------
 
@@ -270,6 +277,7 @@ def run_experiment(config, progress: Progress | None = None):
 
 
 def _backup_step(config, spec):
+    """The step of the newest backup of `spec` (0 if none)."""
     paths = files.RunPaths.of_run(config, spec)
-    loaded = checkpoints.load_resume(paths.resume)
-    return loaded[1]["step"] if loaded else 0
+    progress = backup.latest_progress(paths.checkpoints)
+    return progress["step"] if progress else 0

@@ -1,103 +1,63 @@
-"""The callbacks of a run, built in one place (`make_callbacks`).
+"""`RunEvents`: what a run does at the end of each training chunk.
 
-`fit` runs with `steps_per_epoch = eval_every`, so a Keras "epoch" is one
-evaluation period and `epoch` e ends at step `(e + 1) * eval_every`. At the
-end of each period, in this order: evaluate and record (`Evaluate`), keep
-the weights of that step (`KeepCheckpoints`, with `checkpoint_every`),
-write what a resume needs (`Backup`, every `backup_every` steps), report
-progress (`ReportProgress`).
+`fit` runs Keras "epochs" of one chunk each (`Schedule.chunk` steps). At
+the end of a chunk, in this order:
+
+1. at an evaluation step: evaluate, append to the history, log to
+   TensorBoard, keep the weights (`checkpoint_every`); otherwise keep the
+   metrics' accumulators, which Keras resets at the next epoch, so that
+   the period's training averages span all its chunks;
+2. back up (`backup_every`, or because a stop was asked for);
+3. report progress;
+4. stop if Ctrl-C or SIGTERM arrived (`interrupts`).
 """
-
-import time
 
 import keras
 
-from keras_gs.callbacks.conflict_monitor import ConflictMonitor
 from keras_gs.experiment import interrupts
 
 
-class _PeriodCallback(keras.callbacks.Callback):
-    def __init__(self, state):
+class RunEvents(keras.callbacks.Callback):
+    """Drives a run's events from Keras's epoch ends.
+
+    Args:
+        run: the `run.RunState` whose parts act (history, backup, weights
+            files, progress, logger).
+        carried: dict or None, metric accumulators by variable path, to
+            put back at the first chunk (a run resumed inside a period).
+    """
+
+    def __init__(self, run, carried=None):
         super().__init__()
-        self.state = state
-
-    def step(self, epoch):
-        return (epoch + 1) * self.state.eval_every
-
-    def crossed(self, epoch, every):
-        """Whether this period reached a multiple of `every` steps."""
-        step = self.step(epoch)
-        return step // every > (step - self.state.eval_every) // every
-
-
-class Evaluate(_PeriodCallback):
-    """Evaluates and appends one entry to the run's history."""
+        self.run = run
+        self.carried = carried
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.state.period_started()
+        if self.carried is not None:
+            # Keras reset the metrics as the epoch began; the period goes
+            # on from the previous chunk's accumulators.
+            for variable in self.model.metrics_variables:
+                if variable.path in self.carried:
+                    variable.assign(self.carried[variable.path])
+            self.carried = None
+        self.run.chunk_started()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.state.evaluate(self.step(epoch), logs or {})
-
-
-class KeepCheckpoints(_PeriodCallback):
-    """Keeps `checkpoints/step_<n>.weights.h5` every `every` steps (at the
-    first evaluation at or after each multiple of `every`)."""
-
-    def __init__(self, state, every):
-        super().__init__(state)
-        self.every = every
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.crossed(epoch, self.every):
-            with self.state.timed("writing"):
-                self.state.save_step_weights(self.step(epoch))
-
-
-class Backup(_PeriodCallback):
-    """Writes the resume checkpoint every `every` steps (at the first
-    evaluation at or after each multiple; not at the end, where the run
-    writes its results instead)."""
-
-    def __init__(self, state, every):
-        super().__init__(state)
-        self.every = every
-
-    def on_epoch_end(self, epoch, logs=None):
-        step = self.step(epoch)
-        if self.crossed(epoch, self.every) and step < self.state.steps:
-            with self.state.timed("writing"):
-                self.state.backup(step)
-
-
-class ReportProgress(_PeriodCallback):
-    """Tells the experiment's `Progress` where the run is."""
-
-    def __init__(self, state, progress):
-        super().__init__(state)
-        self.progress = progress
-
-    def on_epoch_end(self, epoch, logs=None):
-        start = time.perf_counter()
-        self.progress.period(self.step(epoch), self.state.history[-1])
-        self.state.seconds["other"] += time.perf_counter() - start
-
-
-def make_callbacks(state, config, progress=None) -> list:
-    """The callbacks of one run, in the order they must run."""
-    callbacks = [Evaluate(state)]
-    if config.checkpoint_every and state.writes_files:
-        callbacks.append(KeepCheckpoints(state, config.checkpoint_every))
-    if config.backup_every and state.writes_files:
-        callbacks.append(Backup(state, config.backup_every))
-    if config.conflicts_every:
-        # On every worker: its variables are created collectively; only
-        # the chief writes.
-        callbacks.append(
-            ConflictMonitor(state.paths.root, config.conflicts_every)
-        )
-    if progress is not None:
-        callbacks.append(ReportProgress(state, progress))
-    # Last: the period's evaluation and backup are written first.
-    callbacks.append(interrupts.RaiseIfInterrupted())
-    return callbacks
+        run = self.run
+        step = run.schedule.chunk_end(epoch)
+        run.chunk_finished()
+        entry = None
+        if run.schedule.evaluates(step):
+            entry = run.evaluate(step, logs or {})
+        else:
+            self.carried = {
+                v.path: v.numpy() for v in self.model.metrics_variables
+            }
+        stopping = interrupts.requested() is not None
+        if run.schedule.backs_up(step) or (stopping and step < run.schedule.steps):
+            run.backup(step)
+        if entry is not None:
+            run.report(step, entry)
+        if stopping:
+            run.stopped_at = step
+            interrupts.raise_requested()

@@ -47,6 +47,17 @@ def all_layers(layer):
     return layer._flatten_layers()
 
 
+def build_compiled_metrics(model, x, y):
+    """Creates the compiled metrics' variables now, from a batch's shapes.
+
+    Keras creates them when `fit` (or `evaluate`) starts
+    (`Trainer._symbolic_build`, which computes shapes only); a run that
+    restores their accumulators needs them before. `x`, `y`: one ordinary
+    batch (without the domain axis).
+    """
+    model._symbolic_build(data_batch=(x, y, None))
+
+
 # -- workarounds ---------------------------------------------------------------
 
 

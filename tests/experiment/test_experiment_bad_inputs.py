@@ -84,11 +84,6 @@ def prepare_fails(capsys, workdir, *args):
             ["--steps=-20"],
             "`steps` must be a positive integer. Received: steps=-20",
         ),
-        (
-            ["--steps=50"],
-            "`steps` must be a multiple of `eval_every` (20). Received: "
-            "steps=50",
-        ),
         (["--dataset=folder"], "--dataset=folder needs `data_dir`"),
         (
             ["--check_images=some"],
