@@ -82,14 +82,19 @@ class SweepConfig:
         """
         for name in ("n_hparams", "heartbeat_interval"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
                 raise ValueError(
                     f"`{name}` must be a positive integer. Received: "
                     f"{name}={value!r}"
                 )
         if self.max_retry < 0:
             raise ValueError(
-                f"`max_retry` must be >= 0. Received: max_retry={self.max_retry}"
+                "`max_retry` must be >= 0. Received: "
+                f"max_retry={self.max_retry}"
             )
         if self.grace_period is not None and not (
             self.grace_period > self.heartbeat_interval
@@ -195,9 +200,13 @@ def differences(ours: dict, theirs: dict) -> str:
     for key in keys:
         if ours.get(key) == theirs.get(key):
             continue
-        if isinstance(ours.get(key), dict) and isinstance(theirs.get(key), dict):
+        if isinstance(ours.get(key), dict) and isinstance(
+            theirs.get(key), dict
+        ):
             inner = differences(ours[key], theirs[key])
             parts.append(f"{key}: {inner}")
         else:
-            parts.append(f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} now")
+            parts.append(
+                f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} now"
+            )
     return "; ".join(parts)

@@ -109,8 +109,8 @@ def select(records, rule: str, domains=None) -> dict:
     Example:
 
     >>> records = [
-    ...     Record("erm", "0", 0, 0, [(10, 0.8, 0.5, 0.6), (20, 0.9, 0.4, 0.7)]),
-    ...     Record("erm", "0", 0, 1, [(10, 0.9, 0.6, 0.5), (20, 0.7, 0.7, 0.4)]),
+    ...     Record("erm", "0", 0, 0, [(10, .8, .5, .6), (20, .9, .4, .7)]),
+    ...     Record("erm", "0", 0, 1, [(10, .9, .6, .5), (20, .7, .7, .4)]),
     ... ]
     >>> select(records, "training_domain")[("erm", "0", 0)].test
     0.7
@@ -166,14 +166,18 @@ def _training_domain(run):
     # The protocol's own rule: best source validation, earliest on ties.
     step = experiment.select(history, "best_val")["step"]
     entry = next(e for e in run.history if e.step == step)
-    return Choice(run.index, step, entry.source_val, entry.target_test, run.hparams)
+    return Choice(
+        run.index, step, entry.source_val, entry.target_test, run.hparams
+    )
 
 
 def _test_domain(run):
     if not run.history or not _finite(run.history[-1].target_val):
         return None
     last = run.history[-1]
-    return Choice(run.index, last.step, last.target_val, last.target_test, run.hparams)
+    return Choice(
+        run.index, last.step, last.target_val, last.target_test, run.hparams
+    )
 
 
 def _leave_one_domain_out(run, records, domains):
@@ -195,7 +199,9 @@ def _leave_one_domain_out(run, records, domains):
             continue
         value = sum(accuracies) / len(accuracies)
         if best is None or value > best.validation:
-            best = Choice(run.index, entry.step, value, entry.target_test, run.hparams)
+            best = Choice(
+                run.index, entry.step, value, entry.target_test, run.hparams
+            )
     return best
 
 

@@ -54,9 +54,7 @@ class SweepStatus:
                 + " |"
             )
         lines.append(
-            "| all | | "
-            + " | ".join(str(self.total(s)) for s in states)
-            + " |"
+            "| all | | " + " | ".join(str(self.total(s)) for s in states) + " |"
         )
         lines.append("")
         lines.append(self.time_left_line())
@@ -89,7 +87,8 @@ class SweepStatus:
 def status(sweep) -> SweepStatus:
     """Reads the state of every job of `sweep` (a `storage.Sweep`)."""
     counts = {
-        s: dict.fromkeys(jobs_lib.STATES, 0) for s in sweep.definition["surgery"]
+        s: dict.fromkeys(jobs_lib.STATES, 0)
+        for s in sweep.definition["surgery"]
     }
     durations, workers, failures = [], set(), []
     for search, states in sweep.job_states().items():
@@ -108,7 +107,9 @@ def status(sweep) -> SweepStatus:
                 error = trial.user_attrs.get("error", "no error recorded")
                 failures.append(f"{state.job.name}: {error}")
         # Jobs not created yet (none, unless the sweep is being created).
-        counts[search.surgery][jobs_lib.PENDING] += sweep.n_hparams - len(states)
+        counts[search.surgery][jobs_lib.PENDING] += sweep.n_hparams - len(
+            states
+        )
     return SweepStatus(
         dataset=sweep.dataset,
         counts=counts,

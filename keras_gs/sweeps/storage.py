@@ -61,13 +61,19 @@ def open_storage(
     if url.startswith("sqlite:"):
         path = url.split(":///", 1)[-1]
         folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder) or (not create and not os.path.exists(path)):
+        if not os.path.isdir(folder) or (
+            not create and not os.path.exists(path)
+        ):
             raise ValueError(
                 f"No such file or folder for the storage. Received: "
                 f"storage={shown!r}"
             )
         engine_kwargs["creator"] = functools.partial(_sqlite_connection, path)
     elif url.startswith("postgresql"):
+        if url.startswith("postgresql://"):
+            # The driver keras_gs installs (SQLAlchemy 2.1's default for a
+            # bare postgresql:// is psycopg 3).
+            url = "postgresql+psycopg2://" + url[len("postgresql://") :]
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
         engine_kwargs["pool_pre_ping"] = True
     options = {}
@@ -273,7 +279,7 @@ class Sweep:
         index.set_user_attr("ready", True)
         return sweep
 
-    # -- reading ----------------------------------------------------------------
+    # -- reading --------------------------------------------------------------
 
     def study(self, search: Search, sampler=None, pruner=None):
         """The Optuna study of `search` (cached when no sampler or pruner
@@ -314,7 +320,9 @@ def fixed_params(space: dict, hparams: dict) -> dict:
 def _sweep_names(storage):
     return sorted(
         s.study_name
-        for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+        for s in optuna.get_all_study_summaries(
+            storage, include_best_trial=False
+        )
         if "/" not in s.study_name
     )
 

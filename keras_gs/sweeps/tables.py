@@ -47,7 +47,8 @@ class SweepTable:
             per_target = [self._by_trial(surgery, t) for t in self.targets]
             trials = set.intersection(*(set(p) for p in per_target))
             values = [
-                statistics.fmean(p[n] for p in per_target) for n in sorted(trials)
+                statistics.fmean(p[n] for p in per_target)
+                for n in sorted(trials)
             ]
         else:
             values = list(self._by_trial(surgery, column).values())
@@ -68,8 +69,7 @@ class SweepTable:
 
     def title(self):
         return (
-            f"{self.dataset}: target test accuracy (%), "
-            f"{TITLES[self.rule]}"
+            f"{self.dataset}: target test accuracy (%), " f"{TITLES[self.rule]}"
         )
 
     def markdown(self) -> str:

@@ -7,10 +7,11 @@ next job is usually the same configuration on another target, whose
 traced model it reuses), and run it with `study.optimize(n_trials=1)`:
 Optuna takes the job (`WAITING` -> `RUNNING`, atomically), sends its
 heartbeats while it runs, and records its value, intermediate values and
-state. When no job waits but some run elsewhere, the worker waits and lets
-Optuna fail those whose heartbeats stopped (`fail_stale_trials`): its
-retry callback queues them again, and a worker runs them, resuming from
-the run's last backup when the run directory is on its machine.
+state. Whenever a worker looks for a job, it lets Optuna fail the running
+jobs whose heartbeats stopped (`fail_stale_trials`): Optuna's retry
+callback queues each again, and a worker runs it, resuming from the run's
+last backup when the run directory is on its machine. A worker stops when
+no job of the sweep waits or runs.
 """
 
 import math
@@ -82,6 +83,7 @@ class Worker:
         self.counts = {"done": 0, "pruned": 0, "failed": 0}
         self._studies = {}
         self._finished = set()  # Searches with nothing waiting or running.
+        self._empty_since = {}
         self._last = None  # The last job run.
         self._running = None  # The number of the trial running now.
         self._order = {
@@ -100,7 +102,9 @@ class Worker:
         while True:
             search = self._next_search()
             if search is None:
-                if not self._others_running():
+                if not self._others_running() and self._finished.issuperset(
+                    self.sweep.searches
+                ):
                     return self.counts
                 time.sleep(self.poll_seconds)
                 continue
@@ -115,7 +119,7 @@ class Worker:
             elif state is not None:
                 failures_in_a_row = 0
 
-    # -- choosing a job ---------------------------------------------------------
+    # -- choosing a job -------------------------------------------------------
 
     def _next_search(self):
         """The search whose next waiting job comes first, or None.
@@ -124,31 +128,40 @@ class Worker:
         order, and a configuration goes to every target before the next
         one. The next target of the worker's last configuration is looked
         at first (one query instead of one per search); then the searches
-        of the lowest trial with a waiting job.
+        of the lowest trial with a waiting job, preferring configurations
+        no other worker is running (each worker then builds and traces its
+        own configurations' models, not the same ones as the others).
         """
         if self._last is not None:
             for search in self._same_configuration(self._last):
-                first = self._first_waiting(search)
+                first, _ = self._look(search)
                 if first is not None and first.index == self._last.index:
                     return search
-        best, best_key = None, None
+        candidates, busy = [], set()
         for search in self.sweep.searches:
-            if best is not None and search.trial > best.trial:
+            if candidates and search.trial > candidates[0][0].trial:
                 break  # Searches are in trial order: none comes first.
             if search in self._finished:
                 continue
-            first = self._first_waiting(search)
-            if first is None:
-                continue
-            key = (
-                search.trial,
+            first, running = self._look(search)
+            if running and self._fail_stale(search):
+                first, running = self._look(search)  # A job is back.
+            busy |= {(search.surgery, job.index) for job in running}
+            if first is not None:
+                candidates.append((search, first))
+        if not candidates:
+            return None
+
+        def key(candidate):
+            search, first = candidate
+            return (
+                (search.surgery, first.index) in busy,
                 first.index,
                 self._order["surgery"].index(search.surgery),
                 self._order["target"].index(search.target),
             )
-            if best_key is None or key < best_key:
-                best, best_key = search, key
-        return best
+
+        return min(candidates, key=key)[0]
 
     def _same_configuration(self, job):
         targets = self._order["target"]
@@ -156,41 +169,56 @@ class Worker:
         for target in targets[start:] + targets[:start]:
             yield Search(job.dataset, job.surgery, target, job.trial)
 
-    def _first_waiting(self, search):
-        """The job `ask` would take next in `search` (its oldest waiting
-        trial), or None; remembers searches with nothing waiting or
-        running (nothing comes back to them)."""
+    def _look(self, search):
+        """`(first, running)`: the job `ask` would take next in `search`
+        (its oldest waiting trial) or None, and the jobs running there.
+        Remembers searches with nothing waiting or running: nothing comes
+        back to them (but Optuna's retry of a dead job)."""
         trials = self._study(search).get_trials(
             deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)
         )
         if not trials:
-            self._finished.add(search)
+            # Finished once seen so twice, `poll_seconds` apart: Optuna
+            # fails a dead job, then queues it again (two commits).
+            empty_since = self._empty_since.setdefault(search, time.monotonic())
+            if time.monotonic() - empty_since >= self.poll_seconds:
+                self._finished.add(search)
+        else:
+            self._empty_since.pop(search, None)
+        first, running = None, []
         for trial in trials:
             job = Job.of_trial(trial)
-            if trial.state == TrialState.WAITING and job is not None:
-                return job
-        return None
+            if job is None:
+                continue
+            if trial.state == TrialState.RUNNING:
+                running.append(job)
+            elif first is None:
+                first = job
+        return first, running
 
     def _others_running(self) -> bool:
-        """Whether jobs still run elsewhere; fails those whose heartbeat
-        stopped (Optuna then queues them again)."""
+        """Whether jobs still run elsewhere (after failing those whose
+        heartbeat stopped: Optuna then queues them again)."""
         running = False
         for search in self.sweep.searches:
             if search in self._finished:
                 continue
-            study = self._study(search)
-            trials = study.get_trials(
-                deepcopy=False, states=(TrialState.RUNNING,)
-            )
-            if not trials:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter(
-                    "ignore", optuna.exceptions.ExperimentalWarning
-                )
-                optuna.storages.fail_stale_trials(study)
-            running = True
+            self._fail_stale(search)
+            if self._look(search)[1]:
+                running = True
         return running
+
+    def _fail_stale(self, search) -> bool:
+        """Lets Optuna fail the jobs of `search` whose worker stopped its
+        heartbeats (its callback queues each again); whether it did."""
+        study = self._study(search)
+        before = len(study.get_trials(deepcopy=False))
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", optuna.exceptions.ExperimentalWarning
+            )
+            optuna.storages.fail_stale_trials(study)
+        return len(study.get_trials(deepcopy=False)) != before
 
     def _study(self, search):
         if search not in self._studies:
@@ -234,13 +262,33 @@ class Worker:
 
         try:
             study.optimize(
-                self._objective, n_trials=1, catch=(Exception,), callbacks=[keep]
+                self._objective,
+                n_trials=1,
+                catch=(Exception,),
+                callbacks=[keep],
             )
         except KeyboardInterrupt:
             # Optuna has marked the trial FAIL; queue the job again
             # (Optuna's retry, as for a dead worker) so that it resumes.
             self._retry(study)
             raise
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+            # Optuna refuses to update a trial another worker gave up for
+            # lack of heartbeats (this process paused longer than the
+            # grace period): its copy is someone else's job now.
+            if self._running is None or _trial(study, self._running).state == (
+                TrialState.RUNNING
+            ):
+                raise
+            print(
+                f"[{self.name}] trial {self._running} of "
+                f"{search.study_name(self.sweep.name)} was given up (no "
+                "heartbeat for the grace period): its job runs again "
+                "elsewhere.",
+                file=self.stream,
+                flush=True,
+            )
+            return None
         trial = finished[0]
         job = Job.of_trial(trial)
         if job is None:
@@ -271,6 +319,8 @@ class Worker:
         except optuna.TrialPruned:
             self._print(job, "pruned", report.history)
             raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise  # Given up by another worker: see `_run_one`.
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}")
             raise
@@ -286,7 +336,9 @@ class Worker:
         space = registry.space(job.dataset, job.surgery)
         hparams = trial.user_attrs.get("hparams")
         if hparams is None:
-            hparams = {name: _suggest(trial, name, d) for name, d in space.items()}
+            hparams = {
+                name: _suggest(trial, name, d) for name, d in space.items()
+            }
             trial.set_user_attr("hparams", hparams)
         else:
             # The same values (Optuna's fixed parameters), recorded as the
@@ -392,4 +444,3 @@ def _trial(study, number):
         if trial.number == number:
             return trial
     raise KeyError(number)
-

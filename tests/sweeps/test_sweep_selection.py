@@ -11,18 +11,32 @@ from keras_gs.sweeps.tables import text
 
 
 def run(index, history, target="A", trial=0, surgery="erm", excluded=()):
-    return Record(surgery, target, trial, index, history, {"lr": index}, excluded)
+    return Record(
+        surgery, target, trial, index, history, {"lr": index}, excluded
+    )
 
 
 # One search (erm, target A, trial 0), three configurations.
 # Each history entry: (step, source val, target val, target test).
-CONFIG_0 = [(10, 0.70, 0.40, 0.50), (20, 0.80, 0.45, 0.55), (30, 0.75, 0.90, 0.60)]
+CONFIG_0 = [
+    (10, 0.70, 0.40, 0.50),
+    (20, 0.80, 0.45, 0.55),
+    (30, 0.75, 0.90, 0.60),
+]
 # Source val 0.80 at step 10 and 20: the earliest (10) is its best step, a
 # tie with configuration 0's 0.80: configuration 0 (the lower index) wins.
-CONFIG_1 = [(10, 0.80, 0.50, 0.65), (20, 0.80, 0.60, 0.70), (30, 0.60, 0.95, 0.75)]
+CONFIG_1 = [
+    (10, 0.80, 0.50, 0.65),
+    (20, 0.80, 0.60, 0.70),
+    (30, 0.60, 0.95, 0.75),
+]
 # The highest target val at the last step (0.95, a tie with configuration 1:
 # configuration 1 wins), the lowest source val.
-CONFIG_2 = [(10, 0.50, 0.99, 0.90), (20, 0.55, 0.50, 0.85), (30, 0.55, 0.95, 0.80)]
+CONFIG_2 = [
+    (10, 0.50, 0.99, 0.90),
+    (20, 0.55, 0.50, 0.85),
+    (30, 0.55, 0.95, 0.80),
+]
 SEARCH = [run(2, CONFIG_2), run(0, CONFIG_0), run(1, CONFIG_1)]
 
 
@@ -36,7 +50,10 @@ def test_training_domain_validation():
 def test_training_domain_takes_each_run_at_its_best_step():
     # Configuration 1 alone: its best source val is 0.80, first at step 10.
     choice = selection.select([run(1, CONFIG_1)], "training_domain")
-    assert (choice[("erm", "A", 0)].step, choice[("erm", "A", 0)].test) == (10, 0.65)
+    assert (choice[("erm", "A", 0)].step, choice[("erm", "A", 0)].test) == (
+        10,
+        0.65,
+    )
 
 
 def test_test_domain_validation_is_the_last_step():
@@ -57,8 +74,14 @@ def test_nan_accuracies_are_never_chosen():
         rule: selection.select(records, rule)[("erm", "A", 0)]
         for rule in ("training_domain", "test_domain")
     }
-    assert (by_rule["training_domain"].index, by_rule["training_domain"].step) == (1, 10)
-    assert (by_rule["test_domain"].index, by_rule["test_domain"].step) == (1, 20)
+    assert (
+        by_rule["training_domain"].index,
+        by_rule["training_domain"].step,
+    ) == (1, 10)
+    assert (by_rule["test_domain"].index, by_rule["test_domain"].step) == (
+        1,
+        20,
+    )
 
 
 def test_searches_are_separate():
@@ -94,7 +117,9 @@ def lodo_records():
 
 
 def test_leave_one_domain_out():
-    chosen = selection.select(lodo_records(), "leave_one_domain_out", ["A", "B", "C"])
+    chosen = selection.select(
+        lodo_records(), "leave_one_domain_out", ["A", "B", "C"]
+    )
     choice = chosen[("erm", "A", 0)]
     assert (choice.index, choice.step, choice.test) == (1, 20, 0.80)
     assert choice.validation == pytest.approx(0.55)
@@ -103,7 +128,9 @@ def test_leave_one_domain_out():
 
 
 def test_leave_one_domain_out_needs_every_other_domain():
-    records = [r for r in lodo_records() if not (r.index == 1 and r.target == "C")]
+    records = [
+        r for r in lodo_records() if not (r.index == 1 and r.target == "C")
+    ]
     choice = selection.select(records, "leave_one_domain_out", ["A", "B", "C"])
     # Configuration 1 lacks its run without C: only configuration 0 counts.
     assert choice[("erm", "A", 0)].index == 0
@@ -113,7 +140,9 @@ def test_leave_one_domain_out_needs_every_other_domain():
 
 
 def test_unknown_rule():
-    with pytest.raises(ValueError, match="Unknown selection rule. Received: rule='best'"):
+    with pytest.raises(
+        ValueError, match="Unknown selection rule. Received: rule='best'"
+    ):
         selection.select(SEARCH, "best")
 
 
@@ -144,9 +173,17 @@ def test_mean_and_standard_error_by_hand():
     assert (mean, n) == (pytest.approx(0.8), 3)
     assert error == pytest.approx(0.1 / math.sqrt(3))
     # B: mean 0.55; std sqrt(2 * 0.05^2 / 1) = 0.0707...; SE 0.05.
-    assert TABLE.cell("erm", "B") == (pytest.approx(0.55), pytest.approx(0.05), 2)
+    assert TABLE.cell("erm", "B") == (
+        pytest.approx(0.55),
+        pytest.approx(0.05),
+        2,
+    )
     # avg: trials 0 and 1 have both targets: (0.7, 0.7) -> 0.7 ± 0.
-    assert TABLE.cell("erm", "avg") == (pytest.approx(0.7), pytest.approx(0.0), 2)
+    assert TABLE.cell("erm", "avg") == (
+        pytest.approx(0.7),
+        pytest.approx(0.0),
+        2,
+    )
     # One trial: no error; no trial: nothing.
     assert TABLE.cell("pcgrad", "A") == (0.4, None, 1)
     assert TABLE.cell("pcgrad", "B") == (None, None, 0)
@@ -159,7 +196,9 @@ def test_table_text():
     assert text(*TABLE.cell("pcgrad", "B")) == "–"
     markdown = TABLE.markdown()
     assert "training-domain validation" in markdown
-    assert "| erm | 80.0 ± 5.8 (3) | 55.0 ± 5.0 (2) | 70.0 ± 0.0 (2) |" in markdown
+    assert (
+        "| erm | 80.0 ± 5.8 (3) | 55.0 ± 5.0 (2) | 70.0 ± 0.0 (2) |" in markdown
+    )
     assert "| pcgrad | 40.0 (1) | – | – |" in markdown
     latex = TABLE.latex()
     assert r"$80.0 \pm 5.8$ (3)" in latex and r"\toprule" in latex

@@ -73,7 +73,9 @@ class FakeRunner:
                 "step": step,
                 "source_val_accuracy": value,
                 "target_val_accuracy": 0.5 + 0.01 * job.index,
-                "target_test_accuracy": 0.4 + 0.01 * job.index + 0.001 * job.trial,
+                "target_test_accuracy": 0.4
+                + 0.01 * job.index
+                + 0.001 * job.trial,
             }
             history.append(entry)
             report(step, entry)
@@ -134,7 +136,10 @@ def test_random_search_runs_every_job_once_with_its_draw(tmp_path):
 
     results = collect(sweep)
     assert results.complete and not results.missing
-    assert [t.rule for t in results.tables] == ["training_domain", "test_domain"]
+    assert [t.rule for t in results.tables] == [
+        "training_domain",
+        "test_domain",
+    ]
     training, oracle = results.tables
     # Configuration 0 has the best source val, 1 the best target val.
     for (surgery, target, trial), choice in training.choices.items():
@@ -149,7 +154,11 @@ def test_random_search_runs_every_job_once_with_its_draw(tmp_path):
 
     now = status(sweep)
     assert now.counts["erm"] == {
-        "done": 8, "pruned": 0, "running": 0, "failed": 0, "pending": 0
+        "done": 8,
+        "pruned": 0,
+        "running": 0,
+        "failed": 0,
+        "pending": 0,
     }
     assert now.seconds_left == 0.0
     assert "Every job has finished." in now.markdown()
@@ -250,11 +259,15 @@ def test_tpe_proposes_the_settings_of_configurations_after_the_first(tmp_path):
     run_worker(sweep, config, runner)
     for job, hparams in runner.calls:
         if job.index == 0:
-            assert hparams == registry.draw(config.experiment, job.surgery, 0, 0)
+            assert hparams == registry.draw(
+                config.experiment, job.surgery, 0, 0
+            )
         else:
             space = registry.space("rotated_digits", job.surgery)
             assert hparams.keys() == space.keys()
-            assert all(registry.contains(space[k], v) for k, v in hparams.items())
+            assert all(
+                registry.contains(space[k], v) for k, v in hparams.items()
+            )
             assert hparams != registry.draw(
                 config.experiment, job.surgery, job.index, job.trial
             )
@@ -286,7 +299,15 @@ def test_status_time_left():
 
     now = SweepStatus(
         dataset="d",
-        counts={"erm": {"done": 4, "pruned": 0, "running": 2, "failed": 0, "pending": 6}},
+        counts={
+            "erm": {
+                "done": 4,
+                "pruned": 0,
+                "running": 2,
+                "failed": 0,
+                "pending": 6,
+            }
+        },
         seconds_per_job=10.0,
         workers=2,
         failures=[],
@@ -298,3 +319,35 @@ def test_status_time_left():
     assert math.isclose(
         SweepStatus("d", now.counts, 10.0, 0, []).seconds_left or -1, -1
     )
+
+
+def test_a_job_given_up_while_its_worker_lives_goes_to_the_retry(tmp_path):
+    config, sweep = make_sweep(tmp_path, n_hparams=1, targets=["0"])
+    paused = Job("rotated_digits", "erm", "0", 0, 0)
+
+    class PausedTooLong(FakeRunner):
+        """Another worker fails the job (as for a missed heartbeat) while
+        this one is still running it."""
+
+        def __call__(self, job, hparams, report):
+            if job == paused and not self.calls:
+                study = sweep.study(job.search)
+                (trial,) = study.get_trials(
+                    states=(optuna.trial.TrialState.RUNNING,)
+                )
+                sweep.storage.set_trial_state_values(
+                    trial._trial_id, optuna.trial.TrialState.FAIL
+                )
+                optuna.storages.RetryHeartbeatStaleTrialCallback()(
+                    study, sweep.storage.get_trial(trial._trial_id)
+                )
+            return super().__call__(job, hparams, report)
+
+    runner = PausedTooLong()
+    counts, output = run_worker(sweep, config, runner)
+    assert "was given up" in output
+    # Its run stopped at its first report; its copy ran to the end.
+    assert [job for job, _ in runner.calls].count(paused) == 2
+    (state,) = [s for s in states(sweep) if s.job == paused]
+    assert [t.state.name for t in state.trials] == ["FAIL", "COMPLETE"]
+    assert collect(sweep).complete

@@ -1,0 +1,302 @@
+"""End to end: tools/sweep.py's workers on SQLite and PostgreSQL, kill -9.
+
+Each scenario runs a small sweep on the embedded digits (ERM, 2 targets x
+2 configurations, 30 steps per run) with two workers and kills one of them
+with SIGKILL in the middle of a run that has written its backup (on
+SQLite, a third worker is then started), then checks that every job
+finished exactly once, that the killed job was run again (resumed from
+its backup) only after its worker died, and that the results and reports
+are complete.
+"""
+
+import glob
+import os
+import signal
+import time
+
+import optuna
+import pytest
+from absl import flags
+
+from keras_gs import experiment
+from keras_gs import sweeps
+from keras_gs.sweeps.jobs import Job
+
+from postgres_server import postgres_server
+from sweep_helpers import finish
+from sweep_helpers import load_sweep_tool
+from sweep_helpers import start
+
+TARGETS = ("0", "75")
+
+
+def sweep_args(workdir, surgeries, storage=None):
+    args = [
+        f"--surgery={surgeries}",
+        f"--test_domains={','.join(TARGETS)}",
+        "--steps=30",
+        "--eval_every=10",
+        "--backup_every=10",
+        "--checkpoint_every=0",
+        "--trials=1",
+        "--n_hparams=2",
+        f"--workdir={workdir}",
+        "--heartbeat_interval=1",
+        "--grace_period=3",
+    ]
+    return args + ([f"--storage={storage}"] if storage else [])
+
+
+class Watch:
+    """Reads a sweep's storage from the test, while its workers run."""
+
+    def __init__(self, url, name, timeout=120):
+        deadline = time.monotonic() + timeout
+        storage = None
+        while True:
+            try:
+                # One storage (one connection pool), opened once it exists.
+                storage = storage or sweeps.open_storage(url, create=False)
+                self.sweep = sweeps.Sweep.load(storage, name)
+                return
+            except ValueError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def worker_of(self, job):
+        """The pid of the worker running `job` now, or None."""
+        study = self.sweep.study(job.search)
+        for trial in study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        ):
+            if Job.of_trial(trial) == job:
+                return int(trial.user_attrs.get("worker", ":0").split(":")[-1])
+        return None
+
+
+def kill_a_worker_mid_run(watch, workdir, spare=(), timeout=150):
+    """SIGKILLs a worker (not in `spare`) during a run that has written its
+    backup; returns the job and whether its backup was still there."""
+    pattern = os.path.join(
+        workdir,
+        "hparams_*",
+        "*",
+        "*",
+        "*",
+        "trial_*",
+        "checkpoints",
+        "resume.npz",
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for resume in glob.glob(pattern):
+            parts = resume.split(os.sep)
+            index, dataset, surgery, target, trial = parts[-7:-2]
+            job = Job(dataset, surgery, target, int(trial[6:]), int(index[8:]))
+            pid = watch.worker_of(job)
+            if pid and pid not in spare:
+                os.kill(pid, signal.SIGKILL)
+                return job, os.path.exists(resume)
+        time.sleep(0.02)
+    raise AssertionError("no run in progress with a backup to kill")
+
+
+def check_sweep(watch, workdir, killed, resumable, surgeries):
+    sweep = watch.sweep
+    expected = {
+        Job("rotated_digits", s, t, 0, i)
+        for s in surgeries
+        for t in TARGETS
+        for i in range(2)
+    }
+    states = [s for by in sweep.job_states().values() for s in by]
+    assert {s.job for s in states} == expected
+    for state in states:
+        complete = [
+            t
+            for t in state.trials
+            if t.state == optuna.trial.TrialState.COMPLETE
+        ]
+        assert len(complete) == 1, state.job  # Done exactly once.
+        assert state.trial is complete[0]
+        history = complete[0].user_attrs["history"]
+        assert [e[0] for e in history] == [10, 20, 30]
+        # Never two trials of a job at once.
+        for before, after in zip(state.trials, state.trials[1:]):
+            assert after.datetime_start >= before.datetime_complete
+        run = files_of(workdir, state.job)
+        results = experiment.files.read_json(run.results)
+        assert [e["step"] for e in results["history"]] == [10, 20, 30]
+        assert glob.glob(os.path.join(run.root, "events.out.tfevents.*"))
+        if state.job == killed:
+            failed, retry = state.trials
+            assert failed.state == optuna.trial.TrialState.FAIL
+            assert retry.system_attrs["retry_history"] == [failed.number]
+            if resumable:
+                assert results["resumed_from"] in ([10], [20])
+        else:
+            assert len(state.trials) == 1
+            assert results["resumed_from"] == []
+    results = sweeps.collect(sweep)
+    assert results.complete and not results.missing
+    for table in results.tables:
+        for surgery in surgeries:
+            assert table.cell(surgery, "avg")[2] == 1
+    with open(os.path.join(workdir, "sweep.md"), encoding="utf-8") as f:
+        report = f.read()
+    assert "training-domain validation" in report and "(oracle)" in report
+    assert os.path.exists(os.path.join(workdir, "sweep.png"))
+    # Configuration 0 is the flagfile's setting; the others their draws.
+    zero = experiment.files.read_json(
+        files_of(workdir, Job("rotated_digits", surgeries[0], "0", 0, 0)).config
+    )
+    assert zero["lr"] == 1e-3 and zero["batch_size"] == 32
+    # Each configuration's folder is an experiment work directory.
+    (table,) = experiment.collect(os.path.join(workdir, "hparams_1"))
+    assert table.surgeries == list(surgeries) and table.domains == list(TARGETS)
+
+
+def files_of(workdir, job):
+    return experiment.files.RunPaths.of(
+        os.path.join(workdir, f"hparams_{job.index}"),
+        job.dataset,
+        job.surgery,
+        job.target,
+        job.trial,
+    )
+
+
+@pytest.fixture(scope="module")
+def sqlite_sweep(tmp_path_factory):
+    """`--workers=2` on SQLite; its second worker killed; a third one."""
+    workdir = str(tmp_path_factory.mktemp("sqlite") / "digits")
+    surgeries = ("erm",)
+    args = sweep_args(workdir, ",".join(surgeries))
+    first = start(*args, "--workers=2")
+    watch = Watch("sqlite:///" + os.path.join(workdir, "sweep.db"), "digits")
+    killed, resumable = kill_a_worker_mid_run(watch, workdir, spare=[first.pid])
+    third = start(*args)
+    outputs = [finish(p) for p in (first, third)]
+    return workdir, watch, killed, resumable, surgeries, outputs
+
+
+def test_two_workers_on_sqlite_one_killed(sqlite_sweep):
+    workdir, watch, killed, resumable, surgeries, outputs = sqlite_sweep
+    (code, output), (third_code, third_output) = outputs
+    assert code == 0, output
+    assert third_code == 0, third_output
+    assert "exited with -9" in output
+    assert "training-domain validation" in output and "Written:" in output
+    check_sweep(watch, workdir, killed, resumable, surgeries)
+
+
+def test_two_workers_on_postgresql_one_killed(tmp_path):
+    workdir = str(tmp_path / "digits")
+    surgeries = ("erm",)
+    with postgres_server() as url:
+        args = sweep_args(workdir, "erm", storage=url)
+        # Two commands started at once on a new database: one creates the
+        # sweep, the other finds it.
+        workers = [start(*args), start(*args, "--noreport")]
+        watch = Watch(url, "digits")
+        # Not the one that writes the reports: the other runs its job again.
+        killed, resumable = kill_a_worker_mid_run(
+            watch, workdir, spare=[workers[0].pid]
+        )
+        (code, output), (killed_code, _) = [finish(p) for p in workers]
+        assert (code, killed_code) == (0, -signal.SIGKILL), output
+        check_sweep(watch, workdir, killed, resumable, surgeries)
+        watch.sweep.storage.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def tool():
+    module = load_sweep_tool()
+    values = flags.FlagValues()
+    module.define_flags(values)
+    _, experiment_lib, sweeps_lib = module.import_quietly()
+    return module, values, experiment_lib, sweeps_lib
+
+
+def prepare(tool, *args):
+    module, values, experiment_lib, sweeps_lib = tool
+    values.unparse_flags()
+    values(["sweep.py", *args])
+    config = module.make_config(values, experiment_lib, sweeps_lib)
+    return module.prepare(config, sweeps_lib)
+
+
+def snapshot(folder):
+    return {
+        path: (os.path.getsize(path), os.path.getmtime(path))
+        for path in glob.glob(os.path.join(folder, "**"), recursive=True)
+    }
+
+
+def test_bad_storage_fails_in_one_line(tool, tmp_path, capsys):
+    workdir = tmp_path / "never"
+    with pytest.raises(SystemExit) as exit_:
+        prepare(
+            tool,
+            *sweep_args(
+                workdir, "erm", storage="postgresql://u@127.0.0.1:1/db"
+            ),
+        )
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        "sweep.py: error: Cannot open the storage. Received: "
+        "storage='postgresql://u@127.0.0.1:1/db' ("
+    )
+    assert not workdir.exists()
+
+
+def test_a_workdir_of_another_sweep_fails_in_one_line(
+    tool, sqlite_sweep, capsys
+):
+    workdir = sqlite_sweep[0]
+    before = snapshot(workdir)
+    args = sweep_args(workdir, "erm")
+    args[args.index("--n_hparams=2")] = "--n_hparams=3"
+    with pytest.raises(SystemExit) as exit_:
+        prepare(tool, *args)
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "sweep.py: error: The work directory holds another sweep. Received: "
+        f"workdir={workdir!r} (n_hparams=2 there, 3 now). Use another "
+        "workdir, or the same settings."
+    )
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--n_hparams=0", "flag --n_hparams=0: 0 is not a positive integer"),
+        ("--sampler=grid", "flag --sampler=grid: value should be one of"),
+    ],
+)
+def test_bad_flags_fail_in_one_line(tmp_path, flag, message):
+    workdir = tmp_path / "never"
+    code, output = finish(start(*sweep_args(workdir, "erm"), flag), timeout=60)
+    assert code == 2
+    (line,) = output.strip().splitlines()
+    assert line.startswith(f"sweep.py: error: {message}"), line
+    assert not workdir.exists()
+
+
+def test_status(tool, sqlite_sweep, capsys):
+    module, values, experiment_lib, sweeps_lib = tool
+    workdir = sqlite_sweep[0]
+    values.unparse_flags()
+    values(["sweep.py", *sweep_args(workdir, "erm"), "--status"])
+    module.show_status(
+        module.make_config(values, experiment_lib, sweeps_lib), sweeps_lib
+    )
+    output = capsys.readouterr().out
+    assert "| rotated_digits | erm | 4 | 0 | 0 | 0 | 0 |" in output
+    assert "| all | | 4 | 0 | 0 | 0 | 0 |" in output
+    assert "Every job has finished." in output
+    assert "test-domain validation (oracle)" in output
