@@ -117,6 +117,13 @@ def define_flags(flag_values=flags.FLAGS):
         lower_bound=0,
         flag_values=fv,
     )
+    flags.DEFINE_bool(
+        "retry_failed",
+        False,
+        "Queue again the jobs that failed with an error (after fixing the "
+        "cause), then work.",
+        flag_values=fv,
+    )
     # -- what it prints ---------------------------------------------------
     flags.DEFINE_bool(
         "status",
@@ -175,6 +182,9 @@ def main(argv):
         print(f"{PROG}: interrupted before any job.", file=sys.stderr)
         sys.exit(130)
     print(describe(sweep, config, FLAGS.workers), flush=True)
+    if FLAGS.retry_failed:
+        queued = sweep.retry_failed()
+        print(f"{len(queued)} failed job(s) queued again.", flush=True)
     workers = start_workers(FLAGS.workers - 1, len(gpus))
     runner = sweeps.JobRunner(config, sweep.targets, stream=sys.stdout)
     try:

@@ -25,6 +25,7 @@ import sqlalchemy
 
 from keras_gs.sweeps import registry
 from keras_gs.sweeps.config import differences
+from keras_gs.sweeps.jobs import FAILED
 from keras_gs.sweeps.jobs import Search
 from keras_gs.sweeps.jobs import job_states
 
@@ -305,6 +306,28 @@ class Sweep:
             search: job_states(self.study(search).get_trials(deepcopy=False))
             for search in self.searches
         }
+
+    def retry_failed(self) -> list:
+        """Queues again every job whose run failed with an error, with
+        Optuna's retry (a copy of the trial, waiting); returns the jobs.
+
+        For after fixing what made them fail: nothing retries an error
+        by itself (it would most likely fail again).
+        """
+        queued = []
+        for search, states in self.job_states().items():
+            for state in states:
+                if state.state == FAILED:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter(
+                            "ignore", optuna.exceptions.ExperimentalWarning
+                        )
+                        retry = (
+                            optuna.storages.RetryHeartbeatStaleTrialCallback()
+                        )
+                        retry(self.study(search), state.trial)
+                    queued.append(state.job)
+        return queued
 
 
 def fixed_params(space: dict, hparams: dict) -> dict:

@@ -244,6 +244,11 @@ def test_failed_jobs_are_reported(tmp_path):
     assert table.cell("and-mask", "75")[2] == 1
     assert table.cell("and-mask", "avg")[2] == 0
     assert "Not in the tables yet (1 searches)" in results.markdown()
+    # Once fixed, queued again (--retry_failed): the sweep completes.
+    assert sweep.retry_failed() == [bad]
+    counts, _ = run_worker(sweep, config, FakeRunner())
+    assert counts == {"done": 1, "pruned": 0, "failed": 0}
+    assert collect(sweep).complete and not status(sweep).failures
 
 
 def test_a_worker_stops_when_every_job_fails(tmp_path):
