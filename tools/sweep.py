@@ -11,7 +11,7 @@ error over trials) go to <workdir>/sweep.md, .tex and .png.
 
     python tools/sweep.py --flagfile=configs/rotated_digits_sweep.flags
     python tools/sweep.py --flagfile=configs/pacs.flags --n_hparams=20 \
-        --trials=3 --data_dir=~/data --workers=4
+        --n_trials=3 --data_dir=~/data --workers=4
     python tools/sweep.py --flagfile=configs/rotated_digits_sweep.flags --status
 
 The sweep's state is in an Optuna storage: <workdir>/sweep.db (SQLite) by
@@ -50,6 +50,8 @@ def define_flags(flag_values=flags.FLAGS):
     fv = flag_values
     define_experiment_flags(fv)
     # -- the search -------------------------------------------------------
+    # DomainBed's name for --trials (trials per surgery and target).
+    flags.DEFINE_alias("n_trials", "trials", flag_values=fv)
     flags.DEFINE_integer(
         "n_hparams",
         20,

@@ -1,12 +1,12 @@
 """End to end: tools/sweep.py's workers on SQLite and PostgreSQL, kill -9.
 
 Each scenario runs a small sweep on the embedded digits (ERM, 2 targets x
-2 configurations, 30 steps per run) with two workers and kills one of them
-with SIGKILL in the middle of a run that has written its backup (on
-SQLite, a third worker is then started), then checks that every job
-finished exactly once, that the killed job was run again (resumed from
-its backup) only after its worker died, and that the results and reports
-are complete.
+2 configurations, 30 steps per run) with two workers (the same command,
+started at once) and kills one of them with SIGKILL in the middle of a run
+that has written its backup (on SQLite, a third worker is then started),
+then checks that every job finished exactly once, that the killed job was
+run again (resumed from its backup) only after its worker died, and that
+the results and reports are complete.
 """
 
 import glob
@@ -38,7 +38,7 @@ def sweep_args(workdir, surgeries, storage=None):
         "--eval_every=10",
         "--backup_every=10",
         "--checkpoint_every=0",
-        "--trials=1",
+        "--n_trials=1",
         "--n_hparams=2",
         f"--workdir={workdir}",
         "--heartbeat_interval=1",
@@ -75,9 +75,9 @@ class Watch:
         return None
 
 
-def kill_a_worker_mid_run(watch, workdir, spare=(), timeout=150):
-    """SIGKILLs a worker (not in `spare`) during a run that has written its
-    backup; returns the job and whether its backup was still there."""
+def kill_a_worker_mid_run(watch, workdir, timeout=150):
+    """SIGKILLs a worker during a run that has written its backup; returns
+    the job and whether its backup was still there."""
     pattern = os.path.join(
         workdir,
         "hparams_*",
@@ -95,7 +95,7 @@ def kill_a_worker_mid_run(watch, workdir, spare=(), timeout=150):
             index, dataset, surgery, target, trial = parts[-7:-2]
             job = Job(dataset, surgery, target, int(trial[6:]), int(index[8:]))
             pid = watch.worker_of(job)
-            if pid and pid not in spare:
+            if pid:
                 os.kill(pid, signal.SIGKILL)
                 return job, os.path.exists(resume)
         time.sleep(0.02)
@@ -167,47 +167,84 @@ def files_of(workdir, job):
     )
 
 
+def two_workers_one_killed(workdir, url, third_worker):
+    """Starts two workers at once (the same command), SIGKILLs one during
+    a run, optionally starts a third; returns what `check_sweep` needs and
+    the workers' exit codes and outputs."""
+    args = sweep_args(workdir, "erm", storage=url)
+    workers = [start(*args), start(*args)]
+    watch = Watch(
+        url or "sqlite:///" + os.path.join(workdir, "sweep.db"), "digits"
+    )
+    killed, resumable = kill_a_worker_mid_run(watch, workdir)
+    if third_worker:
+        workers.append(start(*args))
+    outputs = [finish(p) for p in workers]
+    return watch, killed, resumable, outputs
+
+
+def check_workers(outputs):
+    codes = [code for code, _ in outputs]
+    # The killed one, and the others done.
+    assert sorted(codes) == [-signal.SIGKILL] + [0] * (len(codes) - 1), outputs
+    for code, output in outputs:
+        if code == 0:
+            assert "training-domain validation" in output, output
+            assert "Written:" in output
+
+
 @pytest.fixture(scope="module")
 def sqlite_sweep(tmp_path_factory):
-    """`--workers=2` on SQLite; its second worker killed; a third one."""
+    """Two workers on SQLite; one killed mid-run; a third one started."""
     workdir = str(tmp_path_factory.mktemp("sqlite") / "digits")
-    surgeries = ("erm",)
-    args = sweep_args(workdir, ",".join(surgeries))
-    first = start(*args, "--workers=2")
-    watch = Watch("sqlite:///" + os.path.join(workdir, "sweep.db"), "digits")
-    killed, resumable = kill_a_worker_mid_run(watch, workdir, spare=[first.pid])
-    third = start(*args)
-    outputs = [finish(p) for p in (first, third)]
-    return workdir, watch, killed, resumable, surgeries, outputs
+    return workdir, *two_workers_one_killed(workdir, None, third_worker=True)
 
 
-def test_two_workers_on_sqlite_one_killed(sqlite_sweep):
-    workdir, watch, killed, resumable, surgeries, outputs = sqlite_sweep
-    (code, output), (third_code, third_output) = outputs
-    assert code == 0, output
-    assert third_code == 0, third_output
-    assert "exited with -9" in output
-    assert "training-domain validation" in output and "Written:" in output
-    check_sweep(watch, workdir, killed, resumable, surgeries)
+def test_two_workers_on_sqlite_one_killed_and_a_new_one(sqlite_sweep):
+    workdir, watch, killed, resumable, outputs = sqlite_sweep
+    check_workers(outputs)
+    check_sweep(watch, workdir, killed, resumable, ("erm",))
 
 
 def test_two_workers_on_postgresql_one_killed(tmp_path):
     workdir = str(tmp_path / "digits")
-    surgeries = ("erm",)
     with postgres_server() as url:
-        args = sweep_args(workdir, "erm", storage=url)
-        # Two commands started at once on a new database: one creates the
-        # sweep, the other finds it.
-        workers = [start(*args), start(*args, "--noreport")]
-        watch = Watch(url, "digits")
-        # Not the one that writes the reports: the other runs its job again.
-        killed, resumable = kill_a_worker_mid_run(
-            watch, workdir, spare=[workers[0].pid]
+        # Two commands at once on a new database: one creates the sweep,
+        # the other finds it; the one left runs the killed one's job.
+        watch, killed, resumable, outputs = two_workers_one_killed(
+            workdir, url, third_worker=False
         )
-        (code, output), (killed_code, _) = [finish(p) for p in workers]
-        assert (code, killed_code) == (0, -signal.SIGKILL), output
-        check_sweep(watch, workdir, killed, resumable, surgeries)
+        check_workers(outputs)
+        check_sweep(watch, workdir, killed, resumable, ("erm",))
         watch.sweep.storage.engine.dispose()
+
+
+def test_workers_start_one_per_gpu(monkeypatch):
+    module = load_sweep_tool()
+    started = []
+
+    class Popen:
+        pid = 0
+
+        def __init__(self, command, env):
+            started.append((command, env.get("CUDA_VISIBLE_DEVICES")))
+
+    monkeypatch.setattr(module.subprocess, "Popen", Popen)
+    monkeypatch.setattr(module.sys, "argv", ["sweep.py", "--flagfile=f"])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    # This process works on GPU 0; the workers it starts on 1, 0, 1.
+    module.start_workers(3, num_gpus=2)
+    assert [gpu for _, gpu in started] == ["1", "0", "1"]
+    command = started[0][0]
+    assert command[1].endswith("sweep.py")
+    assert command[2:] == ["--flagfile=f", "--workers=1", "--noreport"]
+    started.clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    module.start_workers(1, num_gpus=2)
+    assert [gpu for _, gpu in started] == ["6"]
+    started.clear()
+    module.start_workers(2, num_gpus=0)  # No GPU: the environment as is.
+    assert [gpu for _, gpu in started] == ["4,6", "4,6"]
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +325,7 @@ def test_bad_flags_fail_in_one_line(tmp_path, flag, message):
 
 
 def test_status(tool, sqlite_sweep, capsys):
+    # After the SQLite scenario: its sweep is complete.
     module, values, experiment_lib, sweeps_lib = tool
     workdir = sqlite_sweep[0]
     values.unparse_flags()
