@@ -35,6 +35,15 @@ def server_bin():
     return os.path.dirname(versions[-1]) if versions else None
 
 
+def unavailable():
+    """Why no server can be started here, or None."""
+    if server_bin() is None:
+        return INSTALL
+    if os.geteuid() == 0 and not shutil.which("runuser"):
+        return "running the server as nobody needs runuser (util-linux)"
+    return None
+
+
 def skip_or_fail(reason):
     if REQUIRED:
         pytest.fail(reason)
@@ -44,13 +53,12 @@ def skip_or_fail(reason):
 @contextlib.contextmanager
 def postgres_server():
     """Yields the URL of a new, empty PostgreSQL server."""
+    reason = unavailable()
+    if reason:
+        skip_or_fail(reason)
     bindir = server_bin()
-    if bindir is None:
-        skip_or_fail(INSTALL)
     as_root = os.geteuid() == 0
     user = "nobody" if as_root else pwd.getpwuid(os.geteuid()).pw_name
-    if as_root and not shutil.which("runuser"):
-        skip_or_fail("running the server as nobody needs runuser (util-linux)")
     root = tempfile.mkdtemp(prefix="keras_gs_pg_")
     data = os.path.join(root, "data")
     if as_root:

@@ -9,10 +9,12 @@ run again (resumed from its backup) only after its worker died, and that
 the results and reports are complete.
 """
 
+import contextlib
 import glob
 import os
 import signal
 import time
+from concurrent import futures
 
 import optuna
 import pytest
@@ -22,6 +24,7 @@ from keras_gs import experiment
 from keras_gs import sweeps
 from keras_gs.sweeps.jobs import Job
 
+import postgres_server as postgres_server_lib
 from postgres_server import postgres_server
 from sweep_helpers import finish
 from sweep_helpers import load_sweep_tool
@@ -42,7 +45,7 @@ def sweep_args(workdir, surgeries, storage=None):
         "--n_hparams=2",
         f"--workdir={workdir}",
         "--heartbeat_interval=1",
-        "--grace_period=3",
+        "--grace_period=4",
     ]
     return args + ([f"--storage={storage}"] if storage else [])
 
@@ -194,10 +197,42 @@ def check_workers(outputs):
 
 
 @pytest.fixture(scope="module")
-def sqlite_sweep(tmp_path_factory):
-    """Two workers on SQLite; one killed mid-run; a third one started."""
-    workdir = str(tmp_path_factory.mktemp("sqlite") / "digits")
-    return workdir, *two_workers_one_killed(workdir, None, third_worker=True)
+def scenarios(tmp_path_factory):
+    """The SQLite scenario (a third worker after the kill) and the
+    PostgreSQL one, at the same time: most of their time is processes
+    starting and waiting, which together fill the two cores better."""
+    sqlite_dir = str(tmp_path_factory.mktemp("sqlite") / "digits")
+    postgres_dir = str(tmp_path_factory.mktemp("postgresql") / "digits")
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(futures.ThreadPoolExecutor(2))
+        found = {
+            "sqlite": pool.submit(
+                two_workers_one_killed, sqlite_dir, None, third_worker=True
+            )
+        }
+        if not postgres_server_lib.unavailable():
+            url = stack.enter_context(postgres_server())
+            # Two commands at once on a new database: one creates the
+            # sweep, the other finds it; the one left runs the killed
+            # one's job.
+            found["postgresql"] = pool.submit(
+                two_workers_one_killed, postgres_dir, url, third_worker=False
+            )
+        yield {
+            "sqlite": (sqlite_dir, *found["sqlite"].result()),
+            **(
+                {"postgresql": (postgres_dir, *found["postgresql"].result())}
+                if "postgresql" in found
+                else {}
+            ),
+        }
+        for name in found:
+            found[name].result()[0].sweep.storage.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sqlite_sweep(scenarios):
+    return scenarios["sqlite"]
 
 
 def test_two_workers_on_sqlite_one_killed_and_a_new_one(sqlite_sweep):
@@ -206,17 +241,12 @@ def test_two_workers_on_sqlite_one_killed_and_a_new_one(sqlite_sweep):
     check_sweep(watch, workdir, killed, resumable, ("erm",))
 
 
-def test_two_workers_on_postgresql_one_killed(tmp_path):
-    workdir = str(tmp_path / "digits")
-    with postgres_server() as url:
-        # Two commands at once on a new database: one creates the sweep,
-        # the other finds it; the one left runs the killed one's job.
-        watch, killed, resumable, outputs = two_workers_one_killed(
-            workdir, url, third_worker=False
-        )
-        check_workers(outputs)
-        check_sweep(watch, workdir, killed, resumable, ("erm",))
-        watch.sweep.storage.engine.dispose()
+def test_two_workers_on_postgresql_one_killed(scenarios):
+    if "postgresql" not in scenarios:
+        postgres_server_lib.skip_or_fail(postgres_server_lib.unavailable())
+    workdir, watch, killed, resumable, outputs = scenarios["postgresql"]
+    check_workers(outputs)
+    check_sweep(watch, workdir, killed, resumable, ("erm",))
 
 
 def test_workers_start_one_per_gpu(monkeypatch):
