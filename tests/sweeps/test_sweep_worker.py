@@ -180,6 +180,8 @@ def test_a_job_taken_by_another_worker_first_is_no_job(tmp_path):
     assert status(sweep).total("done") == sweep.total_jobs
 
 
+# The test takes the job with a bare `ask`, as a worker would not.
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_a_dead_workers_job_is_run_again_once(tmp_path):
     config, sweep = make_sweep(tmp_path, n_hparams=1)
     # A worker takes a job, beats once, and dies.
@@ -326,6 +328,9 @@ def test_status_time_left():
     )
 
 
+# The test takes the job with a bare `ask`, as a worker would not.
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_job_given_up_while_its_worker_lives_goes_to_the_retry(tmp_path):
     config, sweep = make_sweep(tmp_path, n_hparams=1, targets=["0"])
     paused = Job("rotated_digits", "erm", "0", 0, 0)
