@@ -35,12 +35,19 @@ def main(argv):
     workdir = argv[1]
     tables = import_tables()
 
+    problems = []
     try:
-        found = tables.collect(workdir, FLAGS.selection)
+        found = tables.collect(workdir, FLAGS.selection, problems)
     except (ValueError, FileNotFoundError) as error:
         fail(error)
-    print(tables.markdown(found))
-    paths = tables.write_reports(workdir, found)
+    print(tables.markdown(found, problems))
+    try:
+        paths = tables.write_reports(workdir, found, problems)
+    except OSError as error:
+        fail(
+            f"cannot write the reports in {workdir} "
+            f"({error.strerror or error}); the table is printed above."
+        )
     if paths:
         print("Written: " + ", ".join(paths))
 

@@ -20,9 +20,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+import cli  # noqa: E402
+
 import keras_gs  # noqa: E402,F401  (first: it turns oneDNN on before TF loads)
 from keras_gs.backbones import torchvision_port  # noqa: E402
 
+PROG = "port_torchvision_weights.py"
 _ARCH = flags.DEFINE_enum(
     "arch", None, torchvision_port.archs(), "The architecture."
 )
@@ -46,9 +49,9 @@ def main(argv):
     try:
         path = torchvision_port.port(_ARCH.value, _INPUT.value, _OUTPUT.value)
     except (ValueError, OSError, ImportError) as error:
-        sys.exit(f"port_torchvision_weights: {error}")
+        cli.fail(PROG, error)
     print(f"Wrote {path}")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser(PROG))

@@ -68,6 +68,11 @@ def main(argv):
     print(describe(runner), flush=True)
     try:
         summary = runner.run()
+    except (OSError, experiment.errors.InputError) as error:
+        # A full disk or a directory made read-only during the run, an
+        # image file that cannot be read: the files written so far are
+        # whole (atomic writes).
+        fail(f"{error} The runs finished so far are kept.")
     except KeyboardInterrupt:
         # The progress report has said which checkpoint is kept.
         sys.exit(130)
@@ -93,7 +98,7 @@ def prepare(values, experiment):
     """
     try:
         return experiment.Experiment(config_from_flags(values, experiment))
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         fail(error)
 
 

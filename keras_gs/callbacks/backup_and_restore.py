@@ -1,9 +1,9 @@
 """`BackupAndRestore`: Keras's callback, atomic and safe across workers."""
 
 import json
-import os
 
 import keras
+import tensorflow as tf
 
 from keras_gs.utils import atomic_files
 from keras_gs.utils import distribute
@@ -43,7 +43,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def _save_model(self):
         if not distribute.is_chief(self.model.distribute_strategy):
             return
-        os.makedirs(self.backup_dir, exist_ok=True)
+        # tf.io.gfile: the backup directory may be a bucket (gs://...).
+        tf.io.gfile.makedirs(self.backup_dir)
         if self.double_checkpoint:
             for path, previous in (
                 (self._weights_path, self._prev_weights_path),
@@ -52,14 +53,17 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                     self._prev_training_metadata_path,
                 ),
             ):
-                if os.path.exists(path):
-                    atomic_files.copy(path, previous)
-        with atomic_files.atomic_path(self._weights_path) as temporary:
+                if tf.io.gfile.exists(path):
+                    with atomic_files.atomic_gfile_path(previous) as temporary:
+                        tf.io.gfile.copy(path, temporary, overwrite=True)
+        with atomic_files.atomic_gfile_path(self._weights_path) as temporary:
             self.model.save_weights(temporary, overwrite=True)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        atomic_files.write_text(
-            self._training_metadata_path, json.dumps(metadata)
-        )
+        with atomic_files.atomic_gfile_path(
+            self._training_metadata_path
+        ) as temporary:
+            with tf.io.gfile.GFile(temporary, "w") as f:
+                f.write(json.dumps(metadata))
 
     def on_train_end(self, logs=None):
         if distribute.is_chief(self.model.distribute_strategy):

@@ -1,6 +1,7 @@
 """`ConflictMonitor`: where and when the domains' gradients disagree."""
 
 import os
+import warnings
 
 import keras
 
@@ -67,8 +68,16 @@ class ConflictMonitor(keras.callbacks.Callback):
                 "ConflictMonitor monitors a keras_gs.GradSurgeryModel. "
                 f"Received: a {type(model).__name__}."
             )
-        if model.surgery.joint_batch or model.num_domains is None:
-            return  # ERM: one gradient, nothing to compare.
+        if model.surgery.joint_batch:
+            warnings.warn(
+                f"ConflictMonitor: surgery {model.surgery.name!r} takes one "
+                "gradient of the joint batch, so there are no domain "
+                "gradients to compare: nothing is logged.",
+                stacklevel=2,
+            )
+            return
+        if model.num_domains is None:
+            return  # No domain count yet (`fit` learns it before this).
         attached = model.layer_monitor
         if isinstance(attached, LayerStatistics) and (
             attached.every == self.every_n_steps

@@ -39,6 +39,11 @@ class DomainSplits:
             normalization, with what each draw goes through: what
             `zip_domains` draws from by position (exactly resumable).
             Empty: `train_domains` stand for them.
+        domain_sizes: dict `{domain: {"train": n, "val": n, "test": n}}`
+            for every domain of the dataset, as a source domain (train,
+            val) and as a test domain (test: its test split, or all of it
+            with `test_on="domain"`), so that every target can be checked
+            before training.
     """
 
     train_domains: list[tf.data.Dataset]
@@ -53,6 +58,7 @@ class DomainSplits:
     test_val: tf.data.Dataset | None = None
     domains: list[str] = dataclasses.field(default_factory=list)
     training_domains: list = dataclasses.field(default_factory=list)
+    domain_sizes: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not self.domains:

@@ -109,7 +109,8 @@ def handle_bad_images(bad: dict[str, str], on_bad_image: str) -> list[str]:
             listed += f"\n  ... and {more} more"
         raise ValueError(
             f"Found {len(paths)} unreadable image file(s):\n{listed}\n"
-            "Fix or delete them, or pass on_bad_image='skip' to leave them "
+            "Fix or delete them, or pass on_bad_image='skip' (tools: "
+            "--on_bad_image=skip) to leave them "
             "out."
         )
     logger.warning(

@@ -68,6 +68,10 @@ def pil_decode_rgb(path) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+# The first bytes of the formats TF decodes: JPEG, PNG, GIF, BMP.
+_SIGNATURES = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"BM")
+
+
 def decode_image(
     path: tf.Tensor, use_pil: tf.Tensor, min_side: int | None = None
 ) -> tf.Tensor:
@@ -87,7 +91,19 @@ def decode_image(
     """
 
     def with_tf():
-        return decode_bytes(tf.io.read_file(path), min_side)
+        data = tf.io.read_file(path)
+        # Without the header check (`check_images="none"`), an empty or
+        # damaged file would fail in TF's decoder, whose message does not
+        # name it ("Input is empty").
+        known = tf.reduce_any(
+            [tf.strings.substr(data, 0, len(m)) == m for m in _SIGNATURES]
+        )
+        checked = tf.debugging.Assert(
+            known,
+            ["Not a readable image file (empty or damaged header):", path],
+        )
+        with tf.control_dependencies([checked]):
+            return decode_bytes(tf.identity(data), min_side)
 
     def with_pil():
         image = tf.numpy_function(pil_decode_rgb, [path], tf.uint8)

@@ -187,6 +187,17 @@ def load(
         d: splits_lib.stratified_split(source.labels[d], fractions, split_seed)
         for d in source.domains
     }
+    # Every domain's split sizes, as a test or as a source domain.
+    domain_sizes = {
+        d: {
+            "train": len(split["train"]),
+            "val": len(split["val"]),
+            "test": len(split["test"])
+            if test_on == "split"
+            else len(source.labels[d]),
+        }
+        for d, split in per_domain.items()
+    }
     if test_on == "domain":
         for d in test_domains:
             per_domain[d]["test"] = list(range(len(source.labels[d])))
@@ -271,6 +282,7 @@ def load(
         test_val=test_val.prefetch(tf.data.AUTOTUNE),
         domains=list(source.domains),
         training_domains=training_domains,
+        domain_sizes=domain_sizes,
     )
 
 
@@ -337,6 +349,11 @@ def _check_image_size(image_size):
 
 
 def _resolve_test_domains(test_domains, domains):
+    if len(domains) < 2:
+        raise ValueError(
+            f"A leave-one-domain-out split needs at least 2 domains; the "
+            f"dataset has {len(domains)}: {list(domains)}."
+        )
     if test_domains is None:
         return [domains[0]]
     if isinstance(test_domains, str):

@@ -19,6 +19,7 @@ reports), `progress`, `stopwatch`, `interrupts` (Ctrl-C, SIGTERM),
 `seeds`, `strategy` (which `tf.distribute` strategy).
 """
 
+from keras_gs.experiment import errors
 from keras_gs.experiment import interrupts
 from keras_gs.experiment.config import ExperimentConfig
 from keras_gs.experiment.protocol import Experiment
@@ -40,6 +41,7 @@ __all__ = [
     "RunSpec",
     "SELECTION_RULES",
     "collect",
+    "errors",
     "interrupts",
     "run_experiment",
     "select",

@@ -28,13 +28,15 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_gs.experiment.errors import InputError
+
 BACKUP_DIR = "backup"
 _PROGRESS_KEY = "progress/.ATTRIBUTES/VARIABLE_VALUE"
 # The backups kept: the newest and the one before (a fallback).
 KEPT = 2
 
 
-class BackupError(ValueError):
+class BackupError(InputError):
     """A backup that cannot be used: one line saying which and why."""
 
 

@@ -6,6 +6,12 @@ model back to its initial state between runs). What an interrupted run
 resumes from is `backup`.
 """
 
+import errno
+import os
+import shutil
+
+import numpy as np
+
 from keras_gs.experiment import files
 
 
@@ -18,7 +24,23 @@ def model_state(model) -> dict:
 
 
 def save_weights(network, path: str):
-    """`network.save_weights(path)`, atomically."""
+    """`network.save_weights(path)`, atomically.
+
+    The free space is checked first: h5py crashes the process (a
+    segmentation fault) when the disk fills while it writes.
+
+    Raises:
+        OSError: naming `path`, when the disk has no room for the file.
+    """
+    directory = os.path.dirname(path) or "."
+    needed = sum(int(np.prod(v.shape)) * 4 for v in network.weights) + 2**20
+    free = shutil.disk_usage(directory if os.path.isdir(directory) else ".").free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"No room for {path} ({needed // 2**20 + 1} MB needed, "
+            f"{free // 2**20} MB free)",
+        )
     with files.atomic_path(path) as temporary:
         network.save_weights(temporary)
 

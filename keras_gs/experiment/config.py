@@ -1,6 +1,9 @@
 """`ExperimentConfig`: every setting of the leave-one-domain-out protocol."""
 
+import csv
 import dataclasses
+import io
+import math
 from typing import ClassVar
 
 from keras_gs import data
@@ -29,6 +32,7 @@ RESULT_FIELDS = (
     "weight_decay",
     "eval_every",
     "augmentation",
+    "on_bad_image",
     "image_size",
     "test_on",
     "split_seed",
@@ -86,6 +90,9 @@ class ExperimentConfig:
             `"header"` (not an image, damaged header), `"full"` (also
             decodes them: catches truncated files, about 1 ms per image) or
             `"none"`; see `keras_gs.data.load`. Defaults to `"header"`.
+        on_bad_image: str, `"raise"` (stop with the list of unreadable
+            files) or `"skip"` (leave them out and say how many). Defaults
+            to `"raise"`.
         image_size: tuple of int or None, the resizes (see
             `keras_gs.data.load`); None for the dataset's default. Defaults
             to `None`.
@@ -119,6 +126,7 @@ class ExperimentConfig:
         "dataset": data.DATASETS,
         "augmentation": augment.AUGMENTATIONS,
         "check_images": image_check.CHECK_MODES,
+        "on_bad_image": image_check.ON_BAD_IMAGE,
         "test_on": data.TEST_ON,
         "selection": selection_lib.RULES,
         "strategy": STRATEGIES,
@@ -147,6 +155,7 @@ class ExperimentConfig:
     selection: str = "best_val"
     augmentation: str = "none"
     check_images: str = "header"
+    on_bad_image: str = "raise"
     image_size: tuple[int, ...] | None = None
     test_on: str = "split"
     split_seed: int = 0
@@ -256,9 +265,14 @@ class ExperimentConfig:
                 )
         for name in ("lr", "coupled_l2", "weight_decay"):
             value = getattr(self, name)
-            if not value >= 0 or (name == "lr" and value == 0):
+            if (
+                not math.isfinite(value)
+                or value < 0
+                or (name == "lr" and value == 0)
+            ):
                 raise ValueError(
-                    f"`{name}` must be {'> 0' if name == 'lr' else '>= 0'}. "
+                    f"`{name}` must be finite and "
+                    f"{'> 0' if name == 'lr' else '>= 0'}. "
                     f"Received: {name}={value}"
                 )
         if self.dataset == "folder" and not self.data_dir:
@@ -310,7 +324,11 @@ class ExperimentConfig:
             if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
-                value = ",".join(str(v) for v in value)
+                # A list flag's value is CSV: a name holding a comma or a
+                # quote is quoted, as absl's list parser reads it back.
+                text = io.StringIO()
+                csv.writer(text, lineterminator="").writerow(value)
+                value = text.getvalue()
             lines.append(f"--{key}={value}")
         return "\n".join(lines) + "\n"
 

@@ -20,6 +20,8 @@ one, never half of one.
 import dataclasses
 import os
 
+from keras_gs.experiment.errors import InputError
+
 from keras_gs.utils.atomic_files import atomic_path  # noqa: F401 (re-exported)
 from keras_gs.utils.atomic_files import copy  # noqa: F401
 from keras_gs.utils.atomic_files import read_json  # noqa: F401
@@ -98,3 +100,103 @@ class RunPaths:
 def domain_dirname(domain: str) -> str:
     """A domain name as a directory name ("Real World" -> "Real_World")."""
     return str(domain).replace(" ", "_").replace(os.sep, "_")
+
+
+class RunFileError(InputError):
+    """A run's file that cannot be used, named, with what to do."""
+
+
+def read_run_json(path: str, what: str) -> dict | None:
+    """A run's `config.json` or `results.json`; None if there is none.
+
+    Raises:
+        RunFileError: the file is not a JSON object (empty, cut short,
+            edited by hand...), naming it and how to start the run over.
+    """
+    try:
+        value = read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise RunFileError(
+            f"{path} is not a valid {what} ({' '.join(str(error).split())}). "
+            f"Remove {os.path.dirname(path)} to run it again."
+        ) from None
+    if not isinstance(value, dict):
+        raise RunFileError(
+            f"{path} is not a valid {what} (a JSON {type(value).__name__}, "
+            f"not an object). Remove {os.path.dirname(path)} to run it again."
+        )
+    return value
+
+
+def run_settings(config: dict) -> dict:
+    """The result-changing settings a run's `config.json` records (those
+    added since it was written at their defaults)."""
+    from keras_gs.experiment.config import ExperimentConfig
+
+    defaults = ExperimentConfig().result_settings()
+    return {k: config.get(k, v) for k, v in defaults.items()}
+
+
+def finished_results(root: str) -> dict | None:
+    """The `results.json` of the run in `root`, checked; None if unfinished.
+
+    The results must be a finished run's, of the run this directory is
+    (its dataset, surgery, target and trial), made with the settings of
+    its `config.json`, up to its last step.
+
+    Raises:
+        RunFileError: naming the file and what disagrees.
+    """
+    paths = RunPaths(root)
+    results = read_run_json(paths.results, "results file")
+    if results is None:
+        return None
+    config = read_run_json(paths.config, "run configuration")
+
+    def refuse(reason):
+        raise RunFileError(
+            f"{paths.results} {reason}. Remove {root} to run it again."
+        )
+
+    missing = [
+        k
+        for k in ("dataset", "surgery", "test_domain", "trial", "history")
+        if k not in results
+    ]
+    if missing:
+        refuse(f"lacks {', '.join(missing)}: not a finished run's results")
+    if not isinstance(results["history"], list) or not results["history"]:
+        refuse("has no evaluation")
+    parts = os.path.normpath(root).split(os.sep)[-4:]
+    identity = [
+        str(results["dataset"]),
+        str(results["surgery"]),
+        domain_dirname(results["test_domain"]),
+        f"trial_{results['trial']}",
+    ]
+    if parts != identity:
+        refuse(
+            f"is the run {'/'.join(identity)}, not the run of its directory "
+            f"{'/'.join(parts)}"
+        )
+    if config is None:
+        refuse(f"has no {CONFIG} beside it")
+    settings = run_settings(config)
+    recorded = results.get("settings", settings)
+    differ = {
+        k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v
+    }
+    if differ:
+        listed = ", ".join(
+            f"{k}={old!r} there, {new!r} in {CONFIG}"
+            for k, (old, new) in differ.items()
+        )
+        refuse(f"was made with other settings than its {CONFIG} ({listed})")
+    last = results["history"][-1].get("step")
+    if last != settings["steps"]:
+        refuse(
+            f"ends at step {last}, but the run has {settings['steps']} steps"
+        )
+    return results

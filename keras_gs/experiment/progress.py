@@ -91,11 +91,17 @@ class Progress:
         self._run_start = None
         best = results["selection"]["best_val"]
         last = results["selection"]["last"]
+        diverged = results.get("diverged")
         self.print(
-            f"{self._prefix()} done in {elapsed:.1f} s: test "
-            f"{best['test_accuracy']:.3f} at best source val (step "
-            f"{best['step']}), {last['test_accuracy']:.3f} at the end  "
-            f"| {format_seconds(self._left(time.perf_counter()))} left"
+            f"{self._prefix()} done in {elapsed:.1f} s: "
+            + (
+                f"DIVERGED ({diverged}): its accuracies are not results"
+                if diverged
+                else f"test {best['test_accuracy']:.3f} at best source val "
+                f"(step {best['step']}), {last['test_accuracy']:.3f} at the "
+                "end"
+            )
+            + f"  | {format_seconds(self._left(time.perf_counter()))} left"
         )
         self._bar = None
 

@@ -27,15 +27,16 @@ import tensorflow as tf
 from keras_gs import data as data_lib
 from keras_gs.utils import distribute
 from keras_gs.experiment import backup
-from keras_gs.experiment.config import ExperimentConfig
 from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment import files
 from keras_gs.experiment import interrupts
+from keras_gs.experiment import preflight
 from keras_gs.experiment import run_inputs
 from keras_gs.experiment import seeds
 from keras_gs.experiment import tables
 from keras_gs.experiment.model_slot import ModelSlot
 from keras_gs.experiment.model_slot import slot_key
+from keras_gs.experiment.errors import InputError
 from keras_gs.experiment.progress import Progress
 from keras_gs.experiment.run import RunSpec
 from keras_gs.experiment.run import train_run
@@ -98,6 +99,7 @@ class Experiment:
         first = self._load(requested[0] if requested else None)
         self._splits = {first.test_domains[0]: first}
         self.domains = list(first.domains)
+        preflight.check_domain_names(self.domains)
         self.targets = (
             self.domains
             if requested is None
@@ -105,6 +107,7 @@ class Experiment:
                 requested, self.domains, also_valid=("all",)
             )
         )
+        preflight.check_splits(first, self.targets)
         self.runs = [
             RunSpec(surgery, target, trial)
             for trial in range(config.trials)
@@ -114,6 +117,10 @@ class Experiment:
         if runs is not None:
             self.runs = [_covered(r, self.runs) for r in runs]
         self.finished = [r for r in self.runs if self._check_workdir(r)]
+        if len(self.finished) < len(self.runs):
+            preflight.check_network(config, first)
+            if self.writes_files:
+                preflight.check_writable(config.workdir)
         self.seconds_loading = time.perf_counter() - started
         # Models by `slot_key`, kept between calls of `run`.
         self._slots = {}
@@ -198,17 +205,21 @@ class Experiment:
             )
             results[spec] = result
             self.finished.append(spec)
-        report_paths, found = [], []
+        report_paths, found, problems = [], [], []
         if self.writes_files:
             with watch.timing("writing"):
-                found = tables.collect(config.workdir, config.selection)
-                report_paths = tables.write_reports(config.workdir, found)
+                found = tables.collect(
+                    config.workdir, config.selection, problems
+                )
+                report_paths = tables.write_reports(
+                    config.workdir, found, problems
+                )
         return ExperimentSummary(
             results=results,
             skipped=skipped,
             busy=busy,
             tables=found,
-            markdown=tables.markdown(found),
+            markdown=tables.markdown(found, problems),
             report_paths=report_paths,
             timing=dict(watch.seconds),
         )
@@ -232,6 +243,16 @@ class Experiment:
                         progress=progress,
                         domains=self.domains,
                     )
+            except tf.errors.InvalidArgumentError as error:
+                if _UNREADABLE_IMAGE not in error.message:
+                    raise
+                # The image decoder's check (`keras_gs.data.images`), which
+                # names the file (read when the run draws or evaluates).
+                raise InputError(
+                    " ".join(error.message.split("\n")[0].split())
+                    + ". Remove the file, or check the images before "
+                    "training (check_images='header', on_bad_image='skip')."
+                ) from None
             except KeyboardInterrupt:
                 progress.interrupted(_backup_step(self.config, spec))
                 raise
@@ -256,26 +277,19 @@ class Experiment:
     # -- the work directory -------------------------------------------------
 
     def _check_workdir(self, spec) -> bool:
-        """Whether `spec` has finished; raises if made with other settings."""
+        """Whether `spec` has finished; raises if made with other settings
+        or if its files are damaged (naming them)."""
         paths = files.RunPaths.of_run(self.config, spec)
-        try:
-            previous = files.read_json(paths.config)
-        except FileNotFoundError:
+        previous = files.read_run_json(paths.config, "run configuration")
+        if previous is None:
+            if os.path.exists(paths.results):
+                # A results file without the settings it was made with.
+                files.finished_results(paths.root)
             return False
-        except ValueError:
-            # A config.json cut short cannot exist (atomic writes), but a
-            # hand-edited one can.
-            raise ValueError(
-                f"{paths.config} is not valid JSON; remove {paths.root} to "
-                "run it again."
-            ) from None
         ours = self.config.result_settings()
-        # A setting added since the run was written has its default there.
-        defaults = ExperimentConfig().result_settings()
+        theirs = files.run_settings(previous)
         differ = {
-            k: (previous.get(k, defaults[k]), v)
-            for k, v in ours.items()
-            if previous.get(k, defaults[k]) != v
+            k: (theirs[k], v) for k, v in ours.items() if theirs[k] != v
         }
         if differ:
             listed = ", ".join(
@@ -287,7 +301,10 @@ class Experiment:
                 f"other settings ({listed}). Use another `workdir`, or "
                 f"remove {paths.root}."
             )
-        return os.path.exists(paths.results)
+        return files.finished_results(paths.root) is not None
+
+
+_UNREADABLE_IMAGE = "Not a readable image file"
 
 
 def run_experiment(config, progress: Progress | None = None):

@@ -15,6 +15,7 @@ import os
 import statistics
 
 import keras
+import numpy as np
 
 from keras_gs.callbacks import ConflictMonitor
 from keras_gs.data import zip_domains
@@ -119,7 +120,12 @@ class RunState:
         with self.watch.timing("evaluation"):
             accuracy = self.evaluator()
         entry = self.history.record(
-            step, accuracy, logs, self._period_seconds, self.wall_time()
+            step,
+            accuracy,
+            logs,
+            self._period_seconds,
+            self.wall_time(),
+            period_steps=step - self.schedule.previous_evaluation(step),
         )
         self._period_seconds = 0.0
         with self.watch.timing("writing"):
@@ -257,9 +263,9 @@ def train_run(
         start_step=start_step,
     )
     callbacks = [RunEvents(run, carried)]
-    if config.conflicts_every:
+    if config.conflicts_every and not slot.model.surgery.joint_batch:
         # On every worker: its variables are created collectively; only
-        # the chief writes.
+        # the chief writes. (ERM has one gradient: nothing to compare.)
         callbacks.append(ConflictMonitor(paths.root, config.conflicts_every))
     try:
         slot.model.fit(
@@ -315,8 +321,10 @@ def _results(config, spec, splits, run, trial_seed, domains):
             "target_val": int(splits.test_val.cardinality()),
             "target_test": sum(splits.sizes["test"].values()),
         },
+        "settings": config.result_settings(),
         "history": history,
         "selection": selection.select_all(history),
+        "diverged": _diverged(run),
         "steps": history[-1]["step"],
         "skipped_steps": run.history.skipped_steps,
         "wall_time": run.wall_time(),
@@ -337,6 +345,21 @@ def _results(config, spec, splits, run, trial_seed, domains):
             ),
         },
     }
+
+
+def _diverged(run):
+    """Why the run is not a result to report, or None.
+
+    A run diverged when most of its steps were skipped (their gradients
+    were not finite, as after a too large learning rate) or its weights
+    are not finite: its accuracies are those of a broken network.
+    """
+    skipped = run.history.skipped_steps
+    if not all(np.isfinite(w).all() for w in run.slot.network.get_weights()):
+        return "its weights are not finite"
+    if skipped * 2 > run.schedule.steps:
+        return f"{skipped} of {run.schedule.steps} steps skipped (not finite)"
+    return None
 
 
 def _flagfile(run_config, spec):

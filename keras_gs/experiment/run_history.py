@@ -24,7 +24,9 @@ class RunHistory:
         self.resumed_from = []
         self.previous_wall_time = 0.0
 
-    def record(self, step, accuracy, logs, train_seconds, wall_time) -> dict:
+    def record(
+        self, step, accuracy, logs, train_seconds, wall_time, period_steps
+    ) -> dict:
         """Appends the evaluation at `step`; returns its entry.
 
         Args:
@@ -35,7 +37,10 @@ class RunHistory:
                 `skipped_steps`).
             train_seconds: float, seconds of training in the period.
             wall_time: float, seconds of the run so far.
+            period_steps: int, the steps of the period: when every one was
+                skipped, the training averages are of nothing (None).
         """
+        skipped = int(logs.get("skipped_steps", 0))
         train = {}
         for key, value in logs.items():
             if key.startswith("loss_") and key[5:].isdigit():
@@ -43,13 +48,15 @@ class RunHistory:
                 train[f"loss/{domain}"] = float(value)
             elif key != "skipped_steps":
                 train[key] = float(value)
+        if skipped >= period_steps:
+            train = dict.fromkeys(train)
         entry = {
             "step": int(step),
             "source_val_accuracy": accuracy["val"],
             "target_val_accuracy": accuracy["target_val"],
             "target_test_accuracy": accuracy["test"],
             "train": train,
-            "skipped_steps": int(logs.get("skipped_steps", 0)),
+            "skipped_steps": skipped,
             "train_seconds": float(train_seconds),
             "wall_time": float(wall_time),
         }

@@ -39,6 +39,7 @@ def load_splits(
         augmentation=augmentation or config.augmentation,
         augmentation_seed=config.seed,
         check_images=config.check_images,
+        on_bad_image=config.on_bad_image,
         manual_dir=manual_dir or config.manual_dir,
     )
 

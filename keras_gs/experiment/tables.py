@@ -10,6 +10,8 @@ selected test accuracy over trials, with the number of trials.
 
 import dataclasses
 import glob
+import json
+import logging
 import math
 import os
 import statistics
@@ -26,12 +28,21 @@ AVERAGE = "avg"
 class ResultsTable:
     """Selected test accuracies of one dataset's finished runs.
 
+    A table holds runs made with the same result-changing settings only;
+    a work directory holding runs of one dataset made with other settings
+    gives one table per settings, each titled with what sets it apart.
+
     Args:
         dataset: str.
         selection: str, the selection rule the accuracies come from.
         surgeries: list of str, the rows.
         domains: list of str, the target domains (columns, before `avg`).
         accuracies: dict `(surgery, domain) -> {trial: accuracy}`.
+        settings: dict, the settings that set this table apart from the
+            dataset's other tables (empty when there is one).
+        diverged: dict `(surgery, domain, trial) -> reason` of the runs
+            that diverged: their cells are marked, never shown as plain
+            results.
     """
 
     dataset: str
@@ -39,6 +50,8 @@ class ResultsTable:
     surgeries: list
     domains: list
     accuracies: dict
+    settings: dict = dataclasses.field(default_factory=dict)
+    diverged: dict = dataclasses.field(default_factory=dict)
 
     def cell(self, surgery, domain):
         """`(mean, std, n)` of a cell, in [0, 1]; std None for n < 2.
@@ -50,14 +63,16 @@ class ResultsTable:
             per_domain = [
                 self.accuracies.get((surgery, d), {}) for d in self.domains
             ]
-            trials = set.intersection(*(set(p) for p in per_domain))
+            trials = set.intersection(
+                *({t for t, v in p.items() if _usable(v)} for p in per_domain)
+            )
             values = [
                 statistics.fmean(p[t] for p in per_domain)
                 for t in sorted(trials)
             ]
         else:
             values = list(self.accuracies.get((surgery, domain), {}).values())
-        values = [v for v in values if v is not None and math.isfinite(v)]
+        values = [v for v in values if _usable(v)]
         if not values:
             return None, None, 0
         std = statistics.stdev(values) if len(values) > 1 else None
@@ -68,9 +83,29 @@ class ResultsTable:
         return list(self.domains) + [AVERAGE]
 
     def title(self):
+        apart = ", ".join(f"{k}={v}" for k, v in self.settings.items())
         return (
-            f"{self.dataset}: target test accuracy (%), "
-            f"{self.selection} selection"
+            f"{self.dataset}{f' ({apart})' if apart else ''}: target test "
+            f"accuracy (%), {self.selection} selection"
+        )
+
+    def marked(self, surgery, column) -> bool:
+        """Whether a run of this cell diverged."""
+        return any(
+            s == surgery and (column == AVERAGE or d == column)
+            for s, d, _ in self.diverged
+        )
+
+    def divergence_note(self) -> str | None:
+        if not self.diverged:
+            return None
+        runs = "; ".join(
+            f"{s}/{d}/trial_{t}: {why}"
+            for (s, d, t), why in sorted(self.diverged.items())
+        )
+        return (
+            f"† The cell holds a run that diverged, whose accuracy is that of "
+            f"a broken network, not a result ({runs})."
         )
 
     def markdown(self) -> str:
@@ -82,7 +117,11 @@ class ResultsTable:
             "|:--|" + "--:|" * len(self.columns),
         ]
         for surgery in self.surgeries:
-            cells = [_text(*self.cell(surgery, c)) for c in self.columns]
+            cells = [
+                _text(*self.cell(surgery, c))
+                + (" †" if self.marked(surgery, c) else "")
+                for c in self.columns
+            ]
             lines.append(f"| {surgery} | " + " | ".join(cells) + " |")
         lines += [
             "",
@@ -90,6 +129,8 @@ class ResultsTable:
             "targets of each trial that finished them all, then mean ± std "
             "over those trials.",
         ]
+        if self.diverged:
+            lines += ["", self.divergence_note()]
         return "\n".join(lines)
 
     def latex(self) -> str:
@@ -134,73 +175,135 @@ class ResultsTable:
                     cells.append(f"${100 * mean:.1f}$")
                 else:
                     cells.append(f"${100 * mean:.1f} \\pm {100 * std:.1f}$")
+                if self.marked(surgery, column):
+                    cells[-1] += r"$^\dagger$"
             lines.append(escape(surgery) + " & " + " & ".join(cells) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        if self.diverged:
+            note = escape(self.divergence_note()).replace("†", r"$^\dagger$")
+            lines.append(r"\par\smallskip{\footnotesize " + note + "}")
+        lines.append(r"\end{table}")
         return "\n".join(lines)
 
 
-def collect(workdir: str, selection: str = "best_val") -> list[ResultsTable]:
-    """One `ResultsTable` per dataset from the finished runs in `workdir`.
+def collect(
+    workdir: str, selection: str = "best_val", problems: list | None = None
+) -> list[ResultsTable]:
+    """The `ResultsTable`s of the finished runs in `workdir`.
+
+    One table per dataset and result-changing settings: runs made with
+    other settings (another number of steps, learning rate...) are never
+    compared in one table. A run whose files cannot be used (damaged, or
+    disagreeing with its `config.json` or its directory) is left out and
+    named, and never blocks the table of the others.
 
     Args:
         workdir: str, an experiment's work directory.
         selection: str, one of `selection.RULES`. Defaults to `"best_val"`.
+        problems: list or None: receives one line per run left out.
+            Defaults to `None` (they are logged).
 
     Returns:
-        A list of `ResultsTable`, one per dataset found, sorted by name;
-        empty if no run has finished.
+        A list of `ResultsTable`, sorted by dataset; empty if no run has
+        finished.
     """
     check_choice(selection, selection_lib.RULES, "selection", "selection")
     if not os.path.isdir(workdir):
         raise FileNotFoundError(
             f"No such work directory. Received: workdir={workdir!r}"
         )
-    by_dataset = {}
+    groups = {}
     pattern = os.path.join(workdir, "*", "*", "*", "trial_*", files.RESULTS)
     for path in sorted(glob.glob(pattern)):
-        result = files.read_json(path)
-        tables = by_dataset.setdefault(
-            result["dataset"], {"runs": [], "domains": []}
+        root = os.path.dirname(path)
+        try:
+            result = files.finished_results(root)
+            config = files.read_run_json(
+                os.path.join(root, files.CONFIG), "run configuration"
+            )
+        except files.RunFileError as error:
+            _report(problems, str(error))
+            continue
+        settings = result.get("settings") or files.run_settings(config)
+        key = (result["dataset"], json.dumps(settings, sort_keys=True))
+        group = groups.setdefault(
+            key, {"runs": [], "domains": [], "settings": settings}
         )
-        tables["runs"].append(result)
+        group["runs"].append(result)
         for domain in result.get("domains", [result["test_domain"]]):
-            if domain not in tables["domains"]:
-                tables["domains"].append(domain)
+            if domain not in group["domains"]:
+                group["domains"].append(domain)
     tables = []
-    for dataset in sorted(by_dataset):
-        runs = by_dataset[dataset]["runs"]
-        accuracies = {}
-        for result in runs:
-            if selection in result["selection"]:
-                chosen = result["selection"][selection]
-            else:
-                chosen = selection_lib.select(result["history"], selection)
-            key = (result["surgery"], result["test_domain"])
-            accuracies.setdefault(key, {})[result["trial"]] = chosen[
-                "test_accuracy"
-            ]
-        tested = {d for _, d in accuracies}
-        domains = [d for d in by_dataset[dataset]["domains"] if d in tested]
-        # Rows in the surgery table's order (the baseline first), then
-        # any other name.
-        order = list(surgery_lib.registered())
-        surgeries = sorted(
-            {s for s, _ in accuracies},
-            key=lambda s: (order.index(s) if s in order else len(order), s),
-        )
+    for (dataset, _), group in sorted(groups.items()):
+        same_dataset = [g for (d, _), g in groups.items() if d == dataset]
         tables.append(
-            ResultsTable(dataset, selection, surgeries, domains, accuracies)
+            _table(group, dataset, selection, _apart(group, same_dataset))
         )
     return tables
 
 
-def markdown(tables) -> str:
-    if not tables:
-        return "No finished run yet."
-    return "\n\n".join(t.markdown() for t in tables) + "\n"
+def _table(group, dataset, selection, settings):
+    accuracies, diverged = {}, {}
+    for result in group["runs"]:
+        if selection in result.get("selection", {}):
+            chosen = result["selection"][selection]
+        else:
+            chosen = selection_lib.select(result["history"], selection)
+        key = (result["surgery"], result["test_domain"])
+        accuracies.setdefault(key, {})[result["trial"]] = chosen[
+            "test_accuracy"
+        ]
+        if result.get("diverged"):
+            diverged[(*key, result["trial"])] = result["diverged"]
+    tested = {d for _, d in accuracies}
+    domains = [d for d in group["domains"] if d in tested]
+    # Rows in the surgery table's order (the baseline first), then any
+    # other name.
+    order = list(surgery_lib.registered())
+    surgeries = sorted(
+        {s for s, _ in accuracies},
+        key=lambda s: (order.index(s) if s in order else len(order), s),
+    )
+    return ResultsTable(
+        dataset, selection, surgeries, domains, accuracies, settings, diverged
+    )
 
 
-def write_reports(workdir: str, tables) -> list[str]:
+def _apart(group, same_dataset):
+    """The settings in which `group` differs from the dataset's others."""
+    if len(same_dataset) < 2:
+        return {}
+    keys = {
+        k
+        for other in same_dataset
+        for k, v in other["settings"].items()
+        if v != group["settings"].get(k)
+    }
+    return {k: group["settings"][k] for k in sorted(keys)}
+
+
+def _report(problems, line):
+    if problems is None:
+        logging.getLogger(__name__).warning("Left out of the table: %s", line)
+    else:
+        problems.append(line)
+
+
+def markdown(tables, problems=()) -> str:
+    """The tables in Markdown, then the runs left out (`collect`)."""
+    text = (
+        "\n\n".join(t.markdown() for t in tables) + "\n"
+        if tables
+        else "No finished run yet.\n"
+    )
+    if problems:
+        text += "\nLeft out of the tables:\n" + "".join(
+            f"- {line}\n" for line in problems
+        )
+    return text
+
+
+def write_reports(workdir: str, tables, problems=()) -> list[str]:
     """Writes `results.md`, `results.tex` and `results.png` atomically.
 
     Returns:
@@ -209,7 +312,7 @@ def write_reports(workdir: str, tables) -> list[str]:
     if not tables:
         return []
     paths = [os.path.join(workdir, f"results.{ext}") for ext in ("md", "tex")]
-    files.write_text(paths[0], markdown(tables))
+    files.write_text(paths[0], markdown(tables, problems))
     files.write_text(paths[1], "\n\n".join(t.latex() for t in tables) + "\n")
     png = os.path.join(workdir, "results.png")
     with files.atomic_path(png) as temporary:
@@ -269,6 +372,10 @@ def bar_chart(tables):
         )
         ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def _usable(value):
+    return value is not None and math.isfinite(value)
 
 
 def _text(mean, std, n):

@@ -84,6 +84,22 @@ def batch_size(x):
     return tf.cast(tf.shape(tree.flatten(x)[0])[0], tf.float32)
 
 
+def example_shape(x):
+    """One example's shape (without batch and domain axes) of training data
+    `x` (a dataset or an array), or None when unknown."""
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, tuple) else spec
+    elif isinstance(x, (np.ndarray, tf.Tensor)):
+        spec = x
+    else:
+        return None
+    leaves = tree.flatten(spec)
+    if len(leaves) != 1 or len(leaves[0].shape) < 2:
+        return None
+    return tuple(leaves[0].shape[2:])
+
+
 def count(x, y):
     """The domain axis's size from a dataset's spec or arrays, else None.
 

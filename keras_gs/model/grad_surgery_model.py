@@ -263,6 +263,14 @@ class GradSurgeryModel(keras.Model):
     # -- fit ----------------------------------------------------------------
 
     def fit(self, x=None, y=None, *args, callbacks=None, **kwargs):
+        if kwargs.get("validation_split"):
+            raise ValueError(
+                "GradSurgeryModel.fit cannot split domain-axis batches for "
+                f"validation. Received: validation_split="
+                f"{kwargs['validation_split']}. Pass validation_data=(x, y) "
+                "with ordinary batches instead (e.g. the `val` split of "
+                "keras_gs.data.load)."
+            )
         self._prepare_for_training(x, y)
         keras_compat.check_callbacks(self, callbacks)
         self.steps_per_execution = keras_compat.one_step_per_execution(
@@ -293,6 +301,22 @@ class GradSurgeryModel(keras.Model):
                     "constructor. " + domain_axis.HELP
                 )
             self._set_num_domains(found)
+        if not self.network.built:
+            self._build_network(domain_axis.example_shape(x))
+
+    def _build_network(self, example_shape):
+        """Builds a network given without `keras.Input` from the data."""
+        try:
+            if example_shape is None:
+                raise ValueError("the data's example shape is unknown")
+            self.network.build((None, *example_shape))
+        except Exception as error:
+            raise ValueError(
+                f"GradSurgeryModel could not build the network "
+                f"{self.network.name!r} from the training data ({error}). "
+                "Give it an input: start it with keras.Input(shape)."
+            ) from None
+        self.built = True
 
     def _set_num_domains(self, num_domains):
         self.num_domains = num_domains

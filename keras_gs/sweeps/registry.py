@@ -213,7 +213,7 @@ def check_names(dataset: str, surgery: str):
 
 
 def markdown(datasets=("rotated_digits", "pacs", "domainnet")) -> str:
-    """The registry as a Markdown table (docs/SWEEPS.md shows it)."""
+    """The registry as a Markdown table (the README shows it)."""
     names = list(common(datasets[0]))
     for surgery, options in SURGERY_OPTIONS.items():
         names += [f"{surgery}.{option}" for option in options]

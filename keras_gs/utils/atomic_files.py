@@ -105,3 +105,34 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def is_local(path) -> bool:
+    """Whether `path` is on the local file system (not gs://, ram://...)."""
+    return "://" not in os.fspath(path)
+
+
+@contextlib.contextmanager
+def atomic_gfile_path(path):
+    """`atomic_path` for any file system TensorFlow reads (`tf.io.gfile`:
+    gs://, s3://, hdfs://, ram://): the data goes to a temporary name beside
+    `path`, renamed over it when written (atomic on local and POSIX-like
+    file systems; on object stores a reader sees the old or the new file)."""
+    if is_local(path):
+        with atomic_path(path) as temporary:
+            yield temporary
+        return
+    import tensorflow as tf  # Only remote paths need it.
+
+    path = os.fspath(path)
+    directory, name = path.rsplit("/", 1)
+    tf.io.gfile.makedirs(directory)
+    suffix = _WEIGHTS_SUFFIX if name.endswith(_WEIGHTS_SUFFIX) else ""
+    temporary = f"{directory}/.{name}.{os.getpid()}.tmp{suffix}"
+    try:
+        yield temporary
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+    except BaseException:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.remove(temporary)
+        raise

@@ -100,3 +100,25 @@ def test_keras_callback_is_refused_only_on_multi_worker_jobs(monkeypatch):
     assert not keras_gs.utils.distribute.is_multi_worker()
     assert keras_gs.utils.distribute.is_chief()
     np.testing.assert_equal(keras_gs.utils.distribute.num_replicas(), 1)
+
+
+def test_backups_on_another_file_system(tmp_path, monkeypatch):
+    # TensorFlow's in-memory file system stands for a bucket (gs://...):
+    # the files must land there, not in a local folder named "ram:".
+    monkeypatch.chdir(tmp_path)
+    backup = "ram://keras_gs_backup_test"
+    model = fit(
+        keras_gs.callbacks.BackupAndRestore(backup, delete_checkpoint=False)
+    )
+    written = tf.io.gfile.listdir(backup)
+    assert any(name.endswith(".weights.h5") for name in written), written
+    assert not (tmp_path / "ram:").exists()
+    # A new model restores from them and goes on (2 epochs of 2 steps,
+    # then 1 more epoch).
+    restored = fit(
+        keras_gs.callbacks.BackupAndRestore(backup, delete_checkpoint=False),
+        epochs=3,
+    )
+    assert int(restored.optimizer.iterations.numpy()) == 2 * 2 + 2
+    del model
+    tf.io.gfile.rmtree(backup)

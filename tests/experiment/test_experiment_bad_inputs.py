@@ -190,3 +190,24 @@ def experiment_surgeries():
     import keras_gs
 
     return keras_gs.surgery.names()
+
+
+def test_networks_that_cannot_train_fail_before_training(capsys, tmp_path):
+    garbage = tmp_path / "garbage.weights.h5"
+    garbage.write_text("not a weights file")
+    other = tmp_path / "other.weights.h5"
+    import keras
+
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(
+        other
+    )
+    for args, expected in [
+        ([f"--weights={garbage}"], "garbage.weights.h5: not a readable HDF5"),
+        ([f"--weights={other}"], "it holds weights for another model"),
+        (["--backbone=alexnet"], "alexnet: images must be at least 63x63"),
+        (["--lr=inf"], "`lr` must be finite and > 0. Received: lr=inf"),
+        (["--on_bad_image=warn"], "Unknown on_bad_image"),
+    ]:
+        error = prepare_fails(capsys, tmp_path / "runs", *args)
+        assert expected in error, (args, error)
+        assert error.count("\n") == 1, error

@@ -134,3 +134,10 @@ def test_bad_surgery_options(options, message):
 def test_bad_dropout():
     with pytest.raises(ValueError, match=r"dropout=1.5"):
         experiment.ExperimentConfig(dropout=1.5).validate()
+
+
+def test_domain_names_with_commas_replay_from_the_run_flags(tmp_path):
+    config = experiment.ExperimentConfig(test_domains=("a,b", 'c"d', "e"))
+    path = tmp_path / "flags.txt"
+    path.write_text(config.to_flags())
+    assert config_of(f"--flagfile={path}") == config

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from keras_gs import experiment
 from keras_gs.experiment import files
 from keras_gs.experiment import tables
 
@@ -24,6 +25,11 @@ def write_run(workdir, surgery, domain, trial, best, last, dataset="toy"):
         },
     ]
     paths = files.RunPaths.of(workdir, dataset, surgery, domain, trial)
+    # The run's settings, as a run writes them: 20 steps.
+    files.write_json(
+        paths.config,
+        experiment.ExperimentConfig(dataset=dataset, steps=20).to_dict(),
+    )
     files.write_json(
         paths.results,
         {

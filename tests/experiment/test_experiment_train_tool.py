@@ -64,6 +64,8 @@ RESULT_KEYS = {
     "resumed_from",
     "finished",
     "timing",
+    "settings",
+    "diverged",
 }
 
 

@@ -163,5 +163,5 @@ def test_unknown_names(dataset, surgery, message):
 
 
 def test_docs_show_the_registry():
-    with open(os.path.join(ROOT, "docs", "SWEEPS.md"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         assert registry.markdown() in f.read()
