@@ -104,13 +104,24 @@ def _worst_improvement(weights, g):
 
 
 def _dual_solution(g, b, rho):
-    """argmin over the simplex of F(w) = b^T w + rho sqrt(w^T g w)."""
+    """argmin over the simplex of F(w) = b^T w + rho sqrt(w^T g w).
+
+    Supports holding a zero gradient are left out: if F* < 0, F is
+    homogeneous and a zero gradient in the support would only shrink
+    g_w; if F* = 0 the caller's tie-break decides.
+    """
     k = g.shape[0]
+    norms, cosines = gram_ops.norms_and_cosines(g)
     masks = gram_ops.subset_masks(k)
-    inverse = tf.linalg.pinv(gram_ops.simplex_kkt_systems(g, masks))
-    # (w, nu) = inverse @ (-tau b_S, 1) = w0 + tau w1.
-    w0 = inverse[:, :k, k] * masks
-    w1 = tf.linalg.matvec(inverse[:, :k, :k], -b[None, :] * masks) * masks
+    systems, top, usable = gram_ops.simplex_kkt_systems(cosines, norms, masks)
+    inverse = tf.linalg.pinv(systems)
+    # In the equilibrated unknowns w' = |g| w, the right-hand side is
+    # (-tau b / |g|, 1 / top): w' = w0' + tau w1'.
+    scaled_b = tf.math.divide_no_nan(b, norms)[None, :] * masks
+    w0 = inverse[:, :k, k] / top[:, None]
+    w1 = tf.linalg.matvec(inverse[:, :k, :k], -scaled_b)
+    w0 = tf.math.divide_no_nan(w0, norms[None, :]) * masks
+    w1 = tf.math.divide_no_nan(w1, norms[None, :]) * masks
     g_w0 = tf.matmul(w0, g)
     g_w1 = tf.matmul(w1, g)
     quad_a = tf.reduce_sum(w1 * g_w1, axis=1) - rho * rho
@@ -120,7 +131,7 @@ def _dual_solution(g, b, rho):
     root = tf.sqrt(tf.nn.relu(quad_b * quad_b - quad_a * quad_c))
     q = -(quad_b + tf.where(quad_b >= 0.0, root, -root))
     taus = tf.stack([q / quad_a, quad_c / q], axis=1)  # (P, 2)
-    valid = tf.math.is_finite(taus) & (taus > 0.0)
+    valid = tf.math.is_finite(taus) & (taus > 0.0) & usable[:, None]
     taus = tf.where(valid, taus, tf.zeros_like(taus))
     w = w0[:, None, :] + taus[:, :, None] * w1[:, None, :]
     w = tf.reshape(tf.nn.relu(w), [-1, k])

@@ -99,17 +99,35 @@ def restricted_systems(g, masks):
     return outer * g[None] + tf.linalg.diag(1.0 - masks)
 
 
-def simplex_kkt_systems(g, masks):
-    """For each support S, the bordered KKT matrix of min w^T G w on the
-    simplex restricted to S, with the unknowns (w, nu):
+def simplex_kkt_systems(cosines, norms, masks):
+    """The KKT systems of min w^T G w over the simplex, one per support S.
 
-        [[G_SS, -1_S], [1_S^T, 0]]    (identity rows and columns off S)
+    On S the conditions are G_SS w_S = nu 1 and 1^T w_S = 1. They are
+    solved in the equilibrated unknowns w'_i = |g_i| w_i, with
+    r_i = 1 / |g_i| and t = r_S / max(r_S):
 
-    Shape (P, K + 1, K + 1). Its solution with right-hand side (0, 1) is
-    the min-norm point of the affine hull of {g_i : i in S}. The matrix is
-    invertible whenever those g_i are affinely independent.
+        [[C_SS, -t], [t^T, 0]] (w', mu) = (-tau c, 1 / max(r_S))
+
+    (C the cosine matrix; the first block row is row i of G w = nu 1
+    divided by |g_i|, and mu = nu max(r_S)). Every entry is at most 1 in
+    size, so gradient norms that differ by 1e5 lose no accuracy. The
+    matrix is invertible whenever the g_i of S are affinely independent.
+
+    Args:
+        cosines, norms: from `norms_and_cosines`.
+        masks: (P, K) from `subset_masks`.
+
+    Returns:
+        (systems, top, usable): systems (P, K + 1, K + 1) (identity rows
+        and columns off S); top (P,) = max(r_S); usable (P,) bool, False for
+        supports that hold a zero gradient (which the caller handles).
     """
     p = masks.shape[0]
-    top = tf.concat([restricted_systems(g, masks), -masks[:, :, None]], axis=2)
-    bottom = tf.concat([masks, tf.zeros([p, 1], tf.float64)], axis=1)
-    return tf.concat([top, bottom[:, None, :]], axis=1)
+    nonzero = norms > 0.0
+    usable = tf.reduce_all((masks == 0.0) | nonzero[None, :], axis=1)
+    r = masks * tf.math.divide_no_nan(tf.ones_like(norms), norms)[None, :]
+    top = tf.reduce_max(r, axis=1)
+    t = tf.math.divide_no_nan(r, top[:, None])
+    upper = tf.concat([restricted_systems(cosines, masks), -t[:, :, None]], axis=2)
+    lower = tf.concat([t, tf.zeros([p, 1], tf.float64)], axis=1)
+    return tf.concat([upper, lower[:, None, :]], axis=1), top, usable

@@ -19,7 +19,9 @@ def mgda_weights(gram):
     [[G_SS, -1], [1^T, 0]] (w_S, nu) = (0, 1) is solved (one batch of
     pseudo-inverses); the answer is the candidate that best satisfies all
     the conditions (w >= 0, sum w = 1, G w >= nu, equality on S), scored
-    relative to the rounding of each product. Some optimal w always has
+    relative to the rounding of each product. The systems are equilibrated
+    (`gram_ops.simplex_kkt_systems`), so norms from 1e-3 to 1e2 lose no
+    accuracy. Some optimal w always has
     affinely independent g_S, for which the system is regular, so the
     candidate is exact: singular Gram matrices, duplicated or collinear
     gradients and K > rank need no special case. Cost: 2^K solves of size
@@ -27,7 +29,8 @@ def mgda_weights(gram):
 
     Scale: convex weights (sum 1); K identical gradients g give g. The
     weights are invariant to scaling all gradients, so d is
-    scale-equivariant. All gradients zero: weights 1/K (d = 0).
+    scale-equivariant. A zero gradient makes d = 0 (its weight is 1, shared
+    equally between zero gradients; all zero: 1/K).
 
     Departure from TorchJD 0.18 (`MGDAWeighting`, Frank-Wolfe stopped at
     step 1e-3 or 100 iterations) and LibMTL (Sener et al.'s solver, whose
@@ -47,28 +50,33 @@ def mgda_weights(gram):
     k = gram_ops.num_domains(gram, "mgda")
     gram_ops.check_enumerable(k, "mgda")
     g = gram_ops.float64_gram(gram)
-    scale = tf.reduce_max(tf.linalg.diag_part(g))
-    g = tf.math.divide_no_nan(g, scale)
-    weights = min_norm_candidates(g)
-    uniform = tf.fill([k], tf.constant(1.0 / k, tf.float64))
-    weights = tf.where(scale > 0.0, weights, uniform)
+    g = tf.math.divide_no_nan(g, tf.reduce_max(tf.linalg.diag_part(g)))
+    norms, cosines = gram_ops.norms_and_cosines(g)
+    # A zero gradient is a point of the hull at 0: d = 0, with its weight
+    # shared between the zero gradients (all of them if all are zero).
+    zero = tf.cast(tf.equal(norms, 0.0), tf.float64)
+    weights = tf.cond(
+        tf.reduce_any(zero > 0.0),
+        lambda: zero / tf.reduce_sum(zero),
+        lambda: min_norm_weights(g, norms, cosines),
+    )
     return tf.cast(weights, gram.dtype)
 
 
-def min_norm_candidates(g):
-    """Exact min over the simplex of w^T g w for a float64 Gram matrix
-    whose largest diagonal entry is 1 (or 0). See `mgda_weights`."""
+def min_norm_weights(g, norms, cosines):
+    """Exact argmin over the simplex of w^T g w, for a float64 Gram matrix
+    of nonzero gradients, largest diagonal entry 1. See `mgda_weights`."""
     k = g.shape[0]
     masks = gram_ops.subset_masks(k)
-    systems = gram_ops.simplex_kkt_systems(g, masks)
-    # The last column of the pseudo-inverse is the solution for (0, 1).
-    solution = tf.linalg.pinv(systems)[:, :, k]
-    w = solution[:, :k] * masks
+    systems, top, _ = gram_ops.simplex_kkt_systems(cosines, norms, masks)
+    # The last column of the pseudo-inverse solves for (0, 1 / top).
+    solution = tf.linalg.pinv(systems)[:, :k, k] / top[:, None]
+    w = solution / norms[None, :] * masks
     gw = tf.matmul(w, g)
     value = tf.reduce_sum(w * gw, axis=1, keepdims=True)
-    # Rounding in (G w)_j is about eps * |g_j| * sum_i |w_i| |g_i|: measure
-    # each violation in those units, so tiny and huge gradients count alike.
-    norms = tf.sqrt(tf.linalg.diag_part(g))
+    # Rounding in (G w)_j is about eps |g_j| W and in w^T G w eps W^2, with
+    # W = sum_i |w_i| |g_i|: measure each violation in those units, so tiny
+    # and huge gradients count alike.
     spread = tf.reduce_sum(tf.abs(w) * norms, axis=1, keepdims=True)
     units = (norms[None, :] + spread) * spread
     dual = tf.where(masks > 0, tf.abs(gw - value), tf.nn.relu(value - gw))
@@ -79,6 +87,8 @@ def min_norm_candidates(g):
     score = tf.maximum(
         tf.reduce_max(tf.math.divide_no_nan(dual, units), axis=1), primal
     )
-    score = tf.where(tf.math.is_finite(score), score, tf.constant(1e300, tf.float64))
+    score = tf.where(
+        tf.math.is_finite(score), score, tf.constant(1e300, tf.float64)
+    )
     best = tf.nn.relu(tf.gather(w, tf.argmin(score)))
-    return tf.math.divide_no_nan(best, tf.reduce_sum(best))
+    return best / tf.reduce_sum(best)
