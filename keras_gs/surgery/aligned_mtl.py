@@ -8,6 +8,7 @@ from keras_gs.surgery.upgrad import preference_vector
 SCALE_MODES = ("min", "median", "rmse")
 
 
+@tf.autograph.experimental.do_not_convert
 def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     """Aligned-MTL's weights: w = B p with B = sqrt(s) V L^-1/2 V^T.
 

@@ -8,6 +8,7 @@ from keras_gs.surgery.dual_cone import dual_cone_projection_weights
 RESCALES = (0, 1, 2)
 
 
+@tf.autograph.experimental.do_not_convert
 def cagrad_weights(gram, c=0.5, rescale=0):
     """CAGrad's weights: the best worst-domain improvement near the mean.
 

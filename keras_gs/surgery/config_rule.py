@@ -6,6 +6,7 @@ from keras_gs.surgery import gram_ops
 from keras_gs.surgery.upgrad import preference_vector
 
 
+@tf.autograph.experimental.do_not_convert
 def config_weights(gram, pref_vector=None):
     """ConFIG's weights: the direction with equal cosines to every g_k,
     with the length of the summed projections.

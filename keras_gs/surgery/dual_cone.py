@@ -6,6 +6,7 @@ import tensorflow as tf
 from keras_gs.surgery import gram_ops
 
 
+@tf.autograph.experimental.do_not_convert
 def dual_cone_projection_weights(gram, prefs):
     """Weights of the projections of J^T u onto the dual cone, exactly.
 

@@ -8,6 +8,7 @@ from keras_gs.surgery.dual_cone import dual_cone_projection_weights
 from keras_gs.surgery.upgrad import preference_vector
 
 
+@tf.autograph.experimental.do_not_convert
 def dualproj_weights(gram, pref_vector=None):
     """DualProj's weights: d = pi_C(sum_k p_k g_k), the projection of the
     (weighted) mean onto the dual cone C = {x : <x, g_k> >= 0 for all k}.

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 
+@tf.autograph.experimental.do_not_convert
 def graddrop(domain_grads, uniforms, leak=0.0):
     """GradDrop's update, component by component (Chen et al., 2020).
 

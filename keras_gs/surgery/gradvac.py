@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_gs.surgery import gram_ops
 
 
+@tf.autograph.experimental.do_not_convert
 def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
     """GradVac's weights and updated cosine targets (Wang et al., 2021).
 

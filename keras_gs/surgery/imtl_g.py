@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_gs.surgery import gram_ops
 
 
+@tf.autograph.experimental.do_not_convert
 def imtl_g_weights(gram):
     """IMTL-G's weights: v = pinv(G) sqrt(diag G), w = v / sum(v).
 

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_gs.surgery import gram_ops
 
 
+@tf.autograph.experimental.do_not_convert
 def mgda_weights(gram):
     """MGDA's weights: w = argmin_{w in simplex} w^T G w, solved exactly.
 

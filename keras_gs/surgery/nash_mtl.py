@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_gs.surgery import gram_ops
 
 
+@tf.autograph.experimental.do_not_convert
 def nash_mtl_weights(
     gram,
     alpha_prev,
@@ -25,7 +26,8 @@ def nash_mtl_weights(
     (G is PSD): damped Newton steps (step 1 / (1 + Newton decrement), which
     keeps alpha > 0) converge from any start, quadratically at the end. The
     problem is solved on the cosine matrix (alpha'_k = |g_k| alpha_k; the
-    solution does not depend on the gradients' individual norms), starting
+    solution does not depend on the gradients' individual norms; negative
+    eigenvalues from rounding are clipped to 0), starting
     from `alpha_prev` rescaled along its ray to its best multiple, and stops
     when the squared Newton decrement is below `tolerance` or after
     `max_iterations` steps (a tf.while_loop; typically < 10 steps warm).
@@ -81,6 +83,11 @@ def nash_mtl_weights(
     g = gram_ops.float64_gram(gram)
     norms, cosines = gram_ops.norms_and_cosines(g)
     active = tf.cast(norms > 0.0, tf.float64)
+    cosines = active[:, None] * active[None, :] * cosines
+    # A float32 Gram matrix can be indefinite by rounding (~1e-7), more
+    # than the ridge: clip its negative eigenvalues so that f stays convex.
+    eigenvalues, vectors = tf.linalg.eigh(cosines)
+    cosines = tf.matmul(vectors * tf.nn.relu(eigenvalues)[None, :], vectors, transpose_b=True)
     hessian_base = (
         active[:, None] * active[None, :] * cosines
         + regularization * tf.eye(k, dtype=tf.float64)

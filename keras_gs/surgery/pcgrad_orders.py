@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras_gs.surgery import gram_ops
 
 
+@tf.autograph.experimental.do_not_convert
 def random_orders(num_domains: int, seed):
     """(K, K - 1) int32: row i a uniformly random order of the j != i.
 
@@ -19,6 +20,7 @@ def random_orders(num_domains: int, seed):
     return tf.argsort(draws, axis=1)[:, : num_domains - 1]
 
 
+@tf.autograph.experimental.do_not_convert
 def per_domain_projection_weights(gram, orders):
     """PCGrad as Yu et al. (2020), TorchJD and LibMTL draw it: each domain
     i visits the others in its own order, as weights on the gradients.

@@ -20,6 +20,7 @@ def preference_vector(pref_vector, k: int, rule: str):
     return p
 
 
+@tf.autograph.experimental.do_not_convert
 def upgrad_weights(gram, pref_vector=None):
     """UPGrad's weights: d = sum_i pi_C(p_i g_i), pi_C the projection onto
     the dual cone C = {x : <x, g_k> >= 0 for all k}.
