@@ -49,7 +49,9 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
         (weights, new_targets): (K,) and (K, K), in the dtype of `gram`.
     """
     if not 0.0 <= float(beta) <= 1.0:
-        raise ValueError(f"gradvac: `beta` must be in [0, 1]. Received: beta={beta}.")
+        raise ValueError(
+            f"gradvac: `beta` must be in [0, 1]. Received: beta={beta}."
+        )
     if float(eps) < 0.0:
         raise ValueError(f"gradvac: `eps` must be >= 0. Received: eps={eps}.")
     k = gram_ops.num_domains(gram, "gradvac")
@@ -95,7 +97,8 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
             w = tf.where(correct, w, tf.zeros_like(w))
             combination += w * hot
             dots += w * tf.gather(g, j)
-            pair = identity[i][:, None] * hot[None, :] * tf.cast(other, tf.float64)
+            pair = identity[i][:, None] * hot[None, :]
+            pair *= tf.cast(other, tf.float64)
             measured += pair * phi
             visited += pair
         weights += combination

@@ -24,7 +24,9 @@ def num_domains(gram, rule: str) -> int:
             f"step is traced. Received: shape={shape}."
         )
     if shape[0] < 1:
-        raise ValueError(f"{rule}: K must be at least 1. Received: shape={shape}.")
+        raise ValueError(
+            f"{rule}: K must be at least 1. Received: shape={shape}."
+        )
     return int(shape[0])
 
 
@@ -53,7 +55,9 @@ def relative_eps(dtype) -> float:
     """
     name = tf.as_dtype(dtype).name
     if name not in _EPS:
-        raise ValueError(f"A Gram matrix must be floating point. Received: {name}.")
+        raise ValueError(
+            f"A Gram matrix must be floating point. Received: {name}."
+        )
     return _EPS[name]
 
 
@@ -128,6 +132,8 @@ def simplex_kkt_systems(cosines, norms, masks):
     r = masks * tf.math.divide_no_nan(tf.ones_like(norms), norms)[None, :]
     top = tf.reduce_max(r, axis=1)
     t = tf.math.divide_no_nan(r, top[:, None])
-    upper = tf.concat([restricted_systems(cosines, masks), -t[:, :, None]], axis=2)
+    upper = tf.concat(
+        [restricted_systems(cosines, masks), -t[:, :, None]], axis=2
+    )
     lower = tf.concat([t, tf.zeros([p, 1], tf.float64)], axis=1)
     return tf.concat([upper, lower[:, None, :]], axis=1), top, usable

@@ -47,5 +47,6 @@ def imtl_g_weights(gram):
     vanishes = tf.abs(total) <= 1e-12 * tf.maximum(
         tf.constant(1.0, tf.float64), tf.reduce_sum(tf.abs(v))
     )
-    weights = tf.where(vanishes, tf.zeros_like(v), v / tf.where(vanishes, tf.ones_like(total), total))
+    total = tf.where(vanishes, tf.ones_like(total), total)
+    weights = tf.where(vanishes, tf.zeros_like(v), v / total)
     return tf.cast(weights, gram.dtype)
