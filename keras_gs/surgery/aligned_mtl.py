@@ -51,6 +51,7 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
             f"aligned-mtl: unknown scale_mode. Received: "
             f"scale_mode={scale_mode!r}. Valid: {list(SCALE_MODES)}."
         )
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "aligned-mtl")
     p = preference_vector(pref_vector, k, "aligned-mtl")
     g = gram_ops.float64_gram(gram)

@@ -66,6 +66,7 @@ def cagrad_weights(gram, c=0.5, rescale=0):
             f"cagrad: unknown rescale. Received: rescale={rescale!r}. "
             f"Valid: {list(RESCALES)}."
         )
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "cagrad")
     gram_ops.check_enumerable(k, "cagrad")
     g = gram_ops.float64_gram(gram)

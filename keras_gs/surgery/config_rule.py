@@ -44,6 +44,7 @@ def config_weights(gram, pref_vector=None):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "config")
     if pref_vector is None:
         p = tf.ones([k], tf.float64)

@@ -25,8 +25,9 @@ def dual_cone_projection_weights(gram, prefs):
     linearly independent free gradients, for which G_FF is regular, so the
     candidate is exact whatever the rank of G. The systems are built on the
     cosine matrix D^-1 G D^-1 (D = diag |g_k|) and each u is scaled to unit
-    max-norm, so that gradient norms from 1e-3 to 1e2 (or 1e-20 to 1e20)
-    weigh alike; the result does not depend on the scale of the gradients.
+    max-norm, so that the systems see no gradient norm at all: norms from
+    1e-3 to 1e2 lose no accuracy, and the result does not depend on the
+    scale of the gradients.
 
     Departures from TorchJD 0.18 (`_dual_cone.py`, quadprog on
     G / tr G + 1e-4 I, and G / tr G := 0 when tr G < 1e-4): no
@@ -45,6 +46,7 @@ def dual_cone_projection_weights(gram, prefs):
     Returns:
         (R, K) float64 tensor: one v per row of `prefs`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "dual-cone projection")
     gram_ops.check_enumerable(k, "The dual-cone projection")
     g = gram_ops.float64_gram(gram)

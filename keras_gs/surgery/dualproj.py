@@ -35,6 +35,7 @@ def dualproj_weights(gram, pref_vector=None):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "dualproj")
     p = preference_vector(pref_vector, k, "dualproj")
     projection = dual_cone_projection_weights(gram, p[None, :])

@@ -54,6 +54,7 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
         )
     if float(eps) < 0.0:
         raise ValueError(f"gradvac: `eps` must be >= 0. Received: eps={eps}.")
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "gradvac")
     g = gram_ops.float64_gram(gram)
     orders = tf.convert_to_tensor(orders)

@@ -37,6 +37,7 @@ def imtl_g_weights(gram):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "imtl-g")
     g = gram_ops.float64_gram(gram)
     g = tf.math.divide_no_nan(g, tf.linalg.trace(g))

@@ -48,6 +48,7 @@ def mgda_weights(gram):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "mgda")
     gram_ops.check_enumerable(k, "mgda")
     g = gram_ops.float64_gram(gram)

@@ -81,6 +81,7 @@ def nash_mtl_weights(
         clipping) and the (K,) unclipped solution alpha to pass back as
         `alpha_prev`, both in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "nash-mtl")
     g = gram_ops.float64_gram(gram)
     norms, cosines = gram_ops.norms_and_cosines(g)

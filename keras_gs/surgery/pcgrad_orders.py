@@ -54,6 +54,7 @@ def per_domain_projection_weights(gram, orders):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "pcgrad")
     g = gram_ops.float64_gram(gram)
     orders = tf.convert_to_tensor(orders)

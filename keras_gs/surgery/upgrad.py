@@ -37,7 +37,7 @@ def upgrad_weights(gram, pref_vector=None):
     exact, without TorchJD's trace normalisation + 1e-4 ridge (which makes
     the update conflict with a domain whose norm is ~1e5 times smaller) and
     without its "sum of squared norms < 1e-4 gives the mean" cut-off.
-    Where neither bites, the two agree to quadprog's precision.
+    Elsewhere the two differ by the ridge's effect, ~1e-4 relative.
 
     Reference: [Jacobian Descent for Multi-Objective Optimization](
     https://arxiv.org/abs/2406.16232), Quinton & Rey, 2024.
@@ -49,6 +49,7 @@ def upgrad_weights(gram, pref_vector=None):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
+    gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "upgrad")
     p = preference_vector(pref_vector, k, "upgrad")
     projections = dual_cone_projection_weights(gram, tf.linalg.diag(p))

@@ -66,3 +66,13 @@ def test_random_orders_are_permutations_of_the_others():
     assert seen == {(1, 2), (2, 1)}
     same = random_orders(4, tf.constant([1, 2])).numpy()
     np.testing.assert_array_equal(same, random_orders(4, tf.constant([1, 2])))
+
+
+def test_three_domains_in_3d():
+    # g1 = (1,0,0), g2 = (-1,1,0), g3 = (0,0,1): only g1, g2 conflict.
+    # g1' = g1 - (-1/2) g2 = (1/2, 1/2, 0), g2' = g2 - (-1/1) g1 = (0, 1, 0),
+    # g3' = g3, in any order: d = (1/2, 3/2, 1). Numpy input works too.
+    vectors = np.array([[1.0, 0, 0], [-1, 1, 0], [0, 0, 1]])
+    orders = [[2, 1], [0, 2], [1, 0]]
+    w = per_domain_projection_weights(vectors @ vectors.T, orders)
+    np.testing.assert_allclose(vectors.T @ w.numpy(), [0.5, 1.5, 1], atol=1e-15)
