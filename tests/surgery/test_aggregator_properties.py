@@ -23,7 +23,8 @@ from keras_gs.surgery.upgrad import upgrad_weights
 
 def _gradvac(gram):
     k = gram.shape[0]
-    return gradvac_weights(gram, tf.zeros([k, k], gram.dtype), random_orders(k, [3, 4]))[0]
+    targets = tf.zeros([k, k], gram.dtype)
+    return gradvac_weights(gram, targets, random_orders(k, [3, 4]))[0]
 
 
 def _nash(gram):
@@ -53,7 +54,8 @@ RULES = {
 }
 DETERMINISTIC = [n for n in RULES if n not in ("gradvac", "pcgrad-orders")]
 # One entry per code path (the other variants differ by a constant factor).
-DISTINCT = [n for n in RULES if n not in ("cagrad-rescale1", "cagrad-rescale2", "aligned-mtl-rmse")]
+VARIANTS = ("cagrad-rescale1", "cagrad-rescale2", "aligned-mtl-rmse")
+DISTINCT = [n for n in RULES if n not in VARIANTS]
 NON_CONFLICTING = ["mgda", "upgrad", "dualproj"]
 
 

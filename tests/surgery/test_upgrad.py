@@ -104,7 +104,9 @@ def _scipy_projection(jac, x):
         lambda y: ((y - x) ** 2).sum(),
         x,
         jac=lambda y: 2 * (y - x),
-        constraints=[{"type": "ineq", "fun": lambda y: units @ y, "jac": lambda y: units}],
+        constraints=[
+            {"type": "ineq", "fun": lambda y: units @ y, "jac": lambda y: units}
+        ],
         method="SLSQP",
         options={"ftol": 1e-16, "maxiter": 500},
     ).x
