@@ -16,7 +16,7 @@ from keras_gs import callbacks  # noqa: E402
 from keras_gs import conflicts  # noqa: E402
 from keras_gs import data  # noqa: E402
 from keras_gs import surgery  # noqa: E402
-from keras_gs.grad_surgery_model import GradSurgeryModel  # noqa: E402
+from keras_gs.model.grad_surgery_model import GradSurgeryModel  # noqa: E402
 from keras_gs import experiment  # noqa: E402  (uses the modules above)
 
 __version__ = "0.1.0"

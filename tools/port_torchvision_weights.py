@@ -24,7 +24,7 @@ import keras_gs  # noqa: E402,F401  (first: it turns oneDNN on before TF loads)
 from keras_gs.backbones import torchvision_port  # noqa: E402
 
 _ARCH = flags.DEFINE_enum(
-    "arch", None, list(torchvision_port.ARCHS), "The architecture."
+    "arch", None, torchvision_port.archs(), "The architecture."
 )
 _INPUT = flags.DEFINE_string(
     "input",

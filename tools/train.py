@@ -16,6 +16,7 @@ rebuilds it at any time. TensorBoard: tensorboard --logdir <workdir>.
 """
 
 import os
+import signal
 import sys
 import time
 
@@ -26,240 +27,39 @@ from absl import flags
 from absl import logging
 
 import cli
+import config_flags
 
-# Set before TensorFlow is imported (it is imported after the flags are
-# parsed, so that a bad flag fails at once).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROG = "train.py"
+FLAGS = flags.FLAGS
 
 
 def define_flags(flag_values=flags.FLAGS):
-    """Defines train.py's flags in `flag_values` (tests use their own)."""
-    fv = flag_values
-    # -- data -------------------------------------------------------------
-    flags.DEFINE_string(
-        "dataset",
-        "rotated_digits",
-        "pacs, vlcs, office_home, domainnet, folder or rotated_digits.",
-        flag_values=fv,
+    """Defines train.py's flags in `flag_values`: one per setting of
+    `ExperimentConfig` (tests define them in their own FlagValues)."""
+    config_flags.define_config_flags(
+        import_experiment().ExperimentConfig, flag_values
     )
-    flags.DEFINE_string(
-        "data_dir",
-        None,
-        "The folder tree's root (folder); TFDS's data directory for pacs, "
-        "vlcs, office_home, domainnet (default: ~/tensorflow_datasets).",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "manual_dir",
-        None,
-        "Where the PACS/VLCS/Office-Home archives are extracted (default: "
-        "<data_dir>/downloads/manual).",
-        flag_values=fv,
-    )
-    flags.DEFINE_list(
-        "test_domains",
-        ["all"],
-        "Target domains, each held out in turn: all, or a comma list.",
-        flag_values=fv,
-    )
-    flags.DEFINE_list(
-        "image_size",
-        [],
-        "Square resizes, e.g. 227,224 (the paper's); empty: the dataset's "
-        "default.",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "augmentation", "none", "none or domainbed.", flag_values=fv
-    )
-    flags.DEFINE_string(
-        "check_images",
-        "header",
-        "Image files checked before training: header (not an image, "
-        "damaged header), full (also decoded: truncated files; ~1 ms per "
-        "image), none.",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "test_on",
-        "split",
-        "split: the target's 20% test split (the paper); domain: all of it.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer(
-        "split_seed", 0, "Seed of the 70/10/20 splits.", flag_values=fv
-    )
-    # -- model ------------------------------------------------------------
-    flags.DEFINE_list(
-        "surgery",
-        ["erm", "agr-sum", "agr-rand", "pcgrad"],
-        "Surgeries to compare: erm (deep-all), sum, mean, agr-sum, "
-        "agr-rand, pcgrad, and-mask, sand-mask.",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "backbone", "small_cnn", "small_cnn, alexnet, ...", flag_values=fv
-    )
-    flags.DEFINE_string(
-        "weights",
-        None,
-        "Backbone weights: imagenet or a .weights.h5 path; empty: random.",
-        flag_values=fv,
-    )
-    # -- optimization -----------------------------------------------------
-    flags.DEFINE_integer(
-        "steps", 600, "Training steps per run.", flag_values=fv
-    )
-    flags.DEFINE_integer(
-        "batch_size",
-        32,
-        "Images per source domain per step.",
-        flag_values=fv,
-    )
-    flags.DEFINE_float("lr", 1e-3, "Adam's learning rate.", flag_values=fv)
-    flags.DEFINE_float(
-        "coupled_l2",
-        0.0,
-        "L2 added to the gradient after the surgery (the paper: 5e-5).",
-        flag_values=fv,
-    )
-    flags.DEFINE_float(
-        "weight_decay",
-        0.0,
-        "Adam's decoupled weight decay.",
-        flag_values=fv,
-    )
-    flags.DEFINE_bool(
-        "mixed_precision", False, "Train in mixed_float16.", flag_values=fv
-    )
-    # -- protocol ---------------------------------------------------------
-    flags.DEFINE_integer(
-        "trials", 1, "Trials per (surgery, target).", flag_values=fv
-    )
-    flags.DEFINE_integer(
-        "eval_every",
-        20,
-        "Steps between evaluations (divides --steps).",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "selection",
-        "best_val",
-        "The table's selection rule: best_val (the paper: best "
-        "source-validation accuracy, earliest on ties), last, or oracle "
-        "(best target-validation accuracy).",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer(
-        "seed", 0, "Seed the trials' seeds derive from.", flag_values=fv
-    )
-    flags.DEFINE_bool(
-        "deterministic",
-        True,
-        "Deterministic TensorFlow ops: the same command on the same "
-        "machine gives the same numbers.",
-        flag_values=fv,
-    )
-    # -- execution and outputs --------------------------------------------
-    flags.DEFINE_string(
-        "strategy",
-        "default",
-        "default; mirrored (every visible GPU, or the CPU); multi_worker "
-        "(reads TF_CONFIG).",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "workdir",
-        "runs",
-        "Where runs and the table are written.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer(
-        "checkpoint_every",
-        200,
-        "Keep the weights every N steps "
-        "(checkpoints/step_<N>.weights.h5); 0: never.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer(
-        "conflicts_every",
-        0,
-        "Write per-layer gradient conflicts (agreement, cosine, norms, "
-        "what the surgery replaced) to TensorBoard every N steps, a "
-        "multiple of --eval_every; 0: never.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer(
-        "backup_every",
-        200,
-        "Steps between the checkpoints an interrupted run resumes from; "
-        "0: never.",
-        flag_values=fv,
-    )
-
-
-FLAGS = flags.FLAGS
 
 
 def config_from_flags(values, experiment):
     """The typed `ExperimentConfig` of parsed flags `values`."""
-    test_domains = values.test_domains
-    if [d.lower() for d in test_domains] == ["all"]:
-        test_domains = "all"
-    try:
-        image_size = tuple(int(s) for s in values.image_size) or None
-    except ValueError:
-        raise ValueError(
-            f"--image_size takes integers. Received: "
-            f"image_size={','.join(values.image_size)}"
-        ) from None
-    return experiment.ExperimentConfig(
-        dataset=values.dataset,
-        data_dir=_path(values.data_dir),
-        manual_dir=_path(values.manual_dir),
-        surgery=tuple(values.surgery),
-        backbone=values.backbone,
-        weights=values.weights or None,
-        test_domains=test_domains,
-        trials=values.trials,
-        steps=values.steps,
-        batch_size=values.batch_size,
-        lr=values.lr,
-        coupled_l2=values.coupled_l2,
-        weight_decay=values.weight_decay,
-        eval_every=values.eval_every,
-        selection=values.selection,
-        augmentation=values.augmentation,
-        check_images=values.check_images,
-        image_size=image_size,
-        test_on=values.test_on,
-        split_seed=values.split_seed,
-        seed=values.seed,
-        mixed_precision=values.mixed_precision,
-        strategy=values.strategy,
-        workdir=_path(values.workdir),
-        deterministic=values.deterministic,
-        checkpoint_every=values.checkpoint_every,
-        backup_every=values.backup_every,
-        conflicts_every=values.conflicts_every,
-    )
+    return config_flags.config_from_flags(experiment.ExperimentConfig, values)
 
 
 def main(argv):
     if len(argv) > 1:
         fail(f"unexpected arguments {argv[1:]}; flags are --name=value.")
     try:
-        print("Loading TensorFlow...", flush=True)
         # TFDS logs through absl at WARNING what users need not act on
         # (e.g. "Variant folder ... has no dataset_info.json").
         logging.set_verbosity(logging.ERROR)
+        experiment = import_experiment()
         # MultiWorkerMirroredStrategy configures TensorFlow's runtime
         # itself: it must not be started before.
-        experiment = import_quietly(
-            start_runtime=FLAGS.strategy != "multi_worker"
-        )
+        if FLAGS.strategy != "multi_worker":
+            start_runtime()
         start_up = time.perf_counter() - _STARTED
         runner = prepare(FLAGS, experiment)
     except KeyboardInterrupt:
@@ -271,6 +71,9 @@ def main(argv):
     except KeyboardInterrupt:
         # The progress report has said which checkpoint is kept.
         sys.exit(130)
+    except experiment.interrupts.Terminated:
+        # The conventional status of a process ended by SIGTERM.
+        sys.exit(128 + signal.SIGTERM)
     print()
     if not runner.writes_files:
         print("Not the chief: the chief writes the runs and the table.")
@@ -315,30 +118,37 @@ def timing_line(timing):
     return f"Wall time {total:.1f} s: {parts} (seconds)."
 
 
-def import_quietly(start_runtime=True):
-    """Imports keras_gs.experiment with TensorFlow's start-up lines hidden.
+def import_experiment():
+    """keras_gs.experiment, with TensorFlow's start-up lines hidden.
 
-    With `start_runtime`, TensorFlow's devices are listed too (their lines
-    hidden as well).
+    The physical devices are listed here too (quietly): TensorFlow lists
+    them again when absl's app starts, which would print CUDA's start-up
+    lines otherwise. (Physical devices only: the runtime, which
+    MultiWorkerMirroredStrategy must configure first, is not started.)
     """
     with cli.quiet_native_stderr():
         import tensorflow as tf
 
         from keras_gs import experiment
 
-        if start_runtime:
-            tf.config.list_logical_devices()
+        tf.config.list_physical_devices()
     return experiment
+
+
+def start_runtime():
+    """Lists TensorFlow's devices (starting its runtime) quietly."""
+    with cli.quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
 
 
 def fail(error):
     cli.fail(PROG, error)
 
 
-def _path(value):
-    return os.path.expanduser(value) if value else None
-
-
 if __name__ == "__main__":
     define_flags()
+    # Listed in --help with train.py's own flags.
+    flags.adopt_module_key_flags(config_flags)
     app.run(main, flags_parser=cli.flags_parser(PROG))

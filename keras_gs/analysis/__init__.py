@@ -33,8 +33,8 @@ analysis.write_outputs(report, "conflicts")
 
 from keras_gs.analysis.analyze import ConflictAnalyzer
 from keras_gs.analysis.analyze import ConflictReport
-from keras_gs.layer_groups import LayerGroup
-from keras_gs.layer_groups import layer_groups
+from keras_gs.conflicts.layer_groups import LayerGroup
+from keras_gs.conflicts.layer_groups import layer_groups
 from keras_gs.analysis.measures import MEASURES
 from keras_gs.analysis.measures import conflict_measures
 from keras_gs.analysis.per_example import per_example_gradients

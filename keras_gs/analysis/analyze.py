@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keras_gs import layer_groups as layers_lib
+from keras_gs.conflicts import layer_groups as layers_lib
 from keras_gs.analysis import measures as measures_lib
 from keras_gs.analysis import per_example
 from keras_gs.analysis import sampling

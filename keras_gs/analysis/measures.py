@@ -44,7 +44,7 @@ def conflict_measures(example_grads, num_domains: int, groups):
             rows `k * n` to `(k + 1) * n - 1` are domain k's examples (see
             `per_example.per_example_gradients`).
         num_domains: int, K >= 2.
-        groups: list of `keras_gs.layer_groups.LayerGroup`, each naming the positions of
+        groups: list of `keras_gs.conflicts.layer_groups.LayerGroup`, each naming the positions of
             its variables in `example_grads`.
 
     Returns:

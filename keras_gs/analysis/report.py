@@ -11,8 +11,8 @@ import os
 
 from keras_gs.analysis import analyze
 from keras_gs.analysis import sampling
-from keras_gs.layer_groups import ALL
-from keras_gs.experiment import files
+from keras_gs.conflicts.layer_groups import ALL
+from keras_gs.utils import atomic_files
 
 CSV = "conflicts.csv"
 AGREEMENT_PNG = "agreement.png"
@@ -66,7 +66,7 @@ def write_csv(report, path: str):
                 for k, v in row.items()
             }
         )
-    files.write_text(path, buffer.getvalue())
+    atomic_files.write_text(path, buffer.getvalue())
 
 
 def plot_agreement(report, path: str, kinds=None):
@@ -279,7 +279,7 @@ def _axis(ax, title, ylabel, tick_labels):
 def _save(figure, path, tight=True):
     if tight:
         figure.tight_layout()
-    with files.atomic_path(path) as temporary:
+    with atomic_files.atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")
 
 

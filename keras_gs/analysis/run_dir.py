@@ -15,7 +15,9 @@ import re
 from collections.abc import Sequence
 
 from keras_gs.experiment import files
+from keras_gs.experiment import run_inputs
 from keras_gs.experiment.config import ExperimentConfig
+from keras_gs.utils.choices import check_choice
 
 BEST = "best"
 LAST = "last"
@@ -118,10 +120,11 @@ class RunDirectory:
         for name in names:
             key = f"step_{name}" if str(name).isdigit() else str(name)
             if key not in by_name:
-                raise ValueError(
-                    f"Unknown checkpoint in {self.paths.checkpoints}. "
-                    f"Received: checkpoints={name!r}. Valid: "
-                    f"{', '.join(by_name)}"
+                check_choice(
+                    name,
+                    list(by_name),
+                    "checkpoints",
+                    f"checkpoint in {self.paths.checkpoints}",
                 )
             if by_name[key] not in chosen:
                 chosen.append(by_name[key])
@@ -193,19 +196,15 @@ def load_splits(
             Defaults to `None`.
 
     Returns:
-        A `keras_gs.data.DomainSplits`, without augmentation.
+        A `keras_gs.data.DomainSplits`, without augmentation (the
+        gradients are measured on the images themselves).
     """
-    from keras_gs import data
-
-    return data.load(
-        config.dataset,
-        data_dir or config.data_dir,
-        test_domains=config.test_domains[0],
-        split_seed=config.split_seed,
-        test_on=config.test_on,
-        image_size=config.image_size,
+    return run_inputs.load_splits(
+        config,
+        config.test_domains[0],
         augmentation="none",
-        manual_dir=manual_dir or config.manual_dir,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
     )
 
 
@@ -217,21 +216,14 @@ def build_network(config, splits):
         splits: its `DomainSplits` (image shape, number of classes).
 
     Returns:
-        A `keras.Model`, built as `keras_gs.experiment.model_slot` builds
-        it, into which `load_weights(checkpoint.path)` loads a checkpoint.
+        A `keras.Model` built as the experiment builds it, into which
+        `load_weights(checkpoint.path)` loads a checkpoint.
     """
-    import keras
-
-    from keras_gs import backbones
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
-        return backbones.get(
-            config.backbone, splits.image_shape, splits.num_classes
-        )
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return run_inputs.build_network(
+        dataclasses.replace(config, mixed_precision=False),
+        splits.image_shape,
+        splits.num_classes,
+    )
 
 
 def _order(checkpoint):

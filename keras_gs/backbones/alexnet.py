@@ -5,7 +5,8 @@ import keras
 from keras_gs.backbones.layers import AdaptiveAveragePooling2D
 from keras_gs.backbones.layers import torch_conv_initializers
 from keras_gs.backbones.layers import torch_dense_initializers
-from keras_gs.backbones.registry import register
+from keras_gs.backbones.spec import Backbone
+from keras_gs.backbones.spec import ImagenetSource
 
 # The smallest input whose last max pooling still has a 3x3 window.
 MIN_SIZE = 63
@@ -22,7 +23,6 @@ _CONVS = (
 _POOL_AFTER = {"conv1": "pool1", "conv2": "pool2", "conv5": "pool5"}
 
 
-@register("alexnet")
 def alexnet(
     input_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.5
 ) -> keras.Model:
@@ -105,3 +105,28 @@ def _dense(x, units, fan_in, name, activation=None):
         bias_initializer=bias_init,
         name=name,
     )(x)
+
+
+BACKBONES = (
+    Backbone(
+        "alexnet",
+        alexnet,
+        imagenet=ImagenetSource(
+            "torchvision.models.AlexNet_Weights.IMAGENET1K_V1",
+            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        ),
+        # Keras layer name -> torchvision module name.
+        torch_names={
+            "conv1": "features.0",
+            "conv2": "features.3",
+            "conv3": "features.6",
+            "conv4": "features.8",
+            "conv5": "features.10",
+            "fc6": "classifier.1",
+            "fc7": "classifier.4",
+            "logits": "classifier.6",
+        },
+        # fc6 reads features flattened as (c, h, w) in torch.
+        flattened={"fc6": (256, 6, 6)},
+    ),
+)

@@ -5,73 +5,30 @@ import keras
 from keras_gs.backbones.layers import FrozenStatsBatchNormalization
 from keras_gs.backbones.layers import kaiming_normal_fan_out
 from keras_gs.backbones.layers import torch_dense_initializers
-from keras_gs.backbones.registry import register
+from keras_gs.backbones.spec import Backbone
+from keras_gs.backbones.spec import ImagenetSource
 
 # torch's BatchNorm2d defaults: eps 1e-5; its momentum 0.1 weighs the new
 # batch, Keras's momentum weighs the old average, so 0.9.
 BATCHNORM_EPSILON = 1e-5
 BATCHNORM_MOMENTUM = 0.9
 
-# name: (block, blocks per stage)
-_CONFIGS = {
-    "resnet18": ("basic", (2, 2, 2, 2)),
-    "resnet50": ("bottleneck", (3, 4, 6, 3)),
-}
 _EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
-@register("resnet18")
-def resnet18(
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    freeze_batchnorm_stats: bool = False,
-    dropout: float = 0.0,
-) -> keras.Model:
-    """torchvision's ResNet-18; see `resnet` for the arguments.
-
-    Example:
-
-    ```python
-    model = keras_gs.backbones.get("resnet18", (224, 224, 3), 7,
-                                   weights="imagenet",
-                                   freeze_batchnorm_stats=True)
-    ```
-    """
-    return resnet(
-        "resnet18", input_shape, num_classes, freeze_batchnorm_stats, dropout
-    )
-
-
-@register("resnet50")
-def resnet50(
-    input_shape: tuple[int, int, int],
-    num_classes: int,
-    freeze_batchnorm_stats: bool = False,
-    dropout: float = 0.0,
-) -> keras.Model:
-    """torchvision's ResNet-50 (v1.5); see `resnet` for the arguments.
-
-    Example:
-
-    ```python
-    model = keras_gs.backbones.get("resnet50", (224, 224, 3), 7,
-                                   weights="imagenet",
-                                   freeze_batchnorm_stats=True)
-    ```
-    """
-    return resnet(
-        "resnet50", input_shape, num_classes, freeze_batchnorm_stats, dropout
-    )
-
-
 def resnet(
-    name: str,
     input_shape: tuple[int, int, int],
     num_classes: int,
+    block: str,
+    stages: tuple[int, ...],
+    name: str,
     freeze_batchnorm_stats: bool = False,
     dropout: float = 0.0,
 ) -> keras.Model:
     """torchvision's ResNet, layer for layer, channels last.
+
+    `resnet18` and `resnet50` are its presets (`BACKBONES`): build them
+    with `keras_gs.backbones.get("resnet18", ...)`.
 
     A 7x7/2 convolution, BatchNorm, ReLU, a 3x3/2 max pooling, four stages
     of residual blocks (basic blocks for ResNet-18; bottlenecks with the
@@ -85,9 +42,11 @@ def resnet(
     ImageNet-normalized, as `keras_gs.data.load` gives them.
 
     Args:
-        name: str, `"resnet18"` or `"resnet50"`.
         input_shape: tuple of int, `(height, width, channels)`.
         num_classes: int, the number of logits.
+        block: str, `"basic"` or `"bottleneck"` (the preset's).
+        stages: tuple of int, blocks per stage (the preset's).
+        name: str, the model's name (the preset's).
         freeze_batchnorm_stats: bool, DomainBed's frozen BatchNorm: every
             BatchNorm normalizes with its moving (ImageNet) statistics in
             training too and never updates them; gamma and beta are still
@@ -96,15 +55,17 @@ def resnet(
         dropout: float, dropout rate before `logits` (DomainBed's
             `resnet_dropout`). Defaults to `0.0`.
 
+    Example:
+
+    ```python
+    model = keras_gs.backbones.get("resnet18", (224, 224, 3), 7,
+                                   weights="imagenet",
+                                   freeze_batchnorm_stats=True)
+    ```
+
     Reference: [Deep Residual Learning for Image Recognition](
     https://arxiv.org/abs/1512.03385).
     """
-    if name not in _CONFIGS:
-        raise ValueError(
-            f"Unknown ResNet. Received: name={name!r}. "
-            f"Valid: {', '.join(_CONFIGS)}."
-        )
-    block, stages = _CONFIGS[name]
     layers = _Layers(freeze_batchnorm_stats)
     x = inputs = keras.Input(input_shape, name="images")
     x = layers.conv(x, 64, 7, 2, "conv1")
@@ -195,3 +156,31 @@ class _Layers:
 
     def relu(self, x, name):
         return keras.layers.ReLU(name=name)(x)
+
+
+def _preset(name, block, stages, enum, url):
+    return Backbone(
+        name,
+        resnet,
+        preset={"block": block, "stages": stages, "name": name},
+        imagenet=ImagenetSource(enum, url),
+        torch_names={"logits": "fc"},
+    )
+
+
+BACKBONES = (
+    _preset(
+        "resnet18",
+        "basic",
+        (2, 2, 2, 2),
+        "torchvision.models.ResNet18_Weights.IMAGENET1K_V1",
+        "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    ),
+    _preset(
+        "resnet50",
+        "bottleneck",
+        (3, 4, 6, 3),
+        "torchvision.models.ResNet50_Weights.IMAGENET1K_V1",
+        "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    ),
+)

@@ -2,10 +2,9 @@
 
 import keras
 
-from keras_gs.backbones.registry import register
+from keras_gs.backbones.spec import Backbone
 
 
-@register("small_cnn")
 def small_cnn(
     input_shape, num_classes, filters=(8, 16), dense=64, dropout=0.25
 ):
@@ -33,3 +32,6 @@ def small_cnn(
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name="small_cnn")
+
+
+BACKBONES = (Backbone("small_cnn", small_cnn),)

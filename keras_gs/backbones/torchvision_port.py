@@ -23,36 +23,24 @@ import pathlib
 import keras
 import numpy as np
 
-from keras_gs.backbones import registry
+from keras_gs.backbones import build
+from keras_gs.backbones import catalog
 from keras_gs.backbones import weights as weights_lib
+from keras_gs.utils.choices import check_choice
 
-ARCHS = ("alexnet", "resnet18", "resnet50")
 INPUT_SUFFIXES = (".pth", ".pt", ".npz")
-
-# Keras layer name -> torchvision module name, where they differ.
-_TORCH_NAMES = {
-    "alexnet": {
-        "conv1": "features.0",
-        "conv2": "features.3",
-        "conv3": "features.6",
-        "conv4": "features.8",
-        "conv5": "features.10",
-        "fc6": "classifier.1",
-        "fc7": "classifier.4",
-        "logits": "classifier.6",
-    },
-    "resnet18": {"logits": "fc"},
-    "resnet50": {"logits": "fc"},
-}
-# Dense layers fed by a flattened (channels, height, width) map in torch.
-_FLATTENED = {"alexnet": {"fc6": (256, 6, 6)}}
 _BATCHNORM_KEYS = ("weight", "bias", "running_mean", "running_var")
 _IGNORED_KEYS = ("num_batches_tracked",)
 
 
+def archs() -> list[str]:
+    """The architectures with torchvision ImageNet weights."""
+    return catalog.with_imagenet()
+
+
 def torch_name(arch: str, layer: str) -> str:
     """The torchvision module name of Keras layer `layer` of `arch`."""
-    return _TORCH_NAMES[arch].get(layer, layer)
+    return catalog.find(arch, "arch").torch_name(layer)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -150,7 +138,7 @@ def convert(
     an error naming it.
 
     Args:
-        arch: str, one of `ARCHS`.
+        arch: str, one of `archs()`.
         state_dict: dict from torchvision key to array.
         model: keras.Model, the `arch` backbone to fill (its shapes are
             the reference).
@@ -210,7 +198,7 @@ def port(
     """Ports a torchvision state dict to a Keras `.weights.h5` file.
 
     Args:
-        arch: str, one of `ARCHS`.
+        arch: str, one of `archs()`.
         input_path: str, torchvision's `.pth` state dict or its `.npz`.
         output_path: str or None, the `.weights.h5` to write. Defaults to
             `None`: the file that `weights="imagenet"` reads,
@@ -240,7 +228,7 @@ def port(
     state_dict = read_state_dict(input_path)
     source = str(input_path)
     num_classes = num_classes_of(arch, state_dict, source)
-    model = registry.get(arch, (224, 224, 3), num_classes)
+    model = build.get(arch, (224, 224, 3), num_classes)
     skipped = weights_lib.assign(
         model, convert(arch, state_dict, model, source), source
     )
@@ -253,11 +241,7 @@ def _one_line(error):
 
 
 def _check_arch(arch):
-    if arch not in ARCHS:
-        raise ValueError(
-            f"Unknown architecture. Received: arch={arch!r}. "
-            f"Valid: {', '.join(ARCHS)}."
-        )
+    check_choice(arch, archs(), "arch", "architecture")
 
 
 def _to_keras(arch, layer, key, value, variable, source):
@@ -277,7 +261,7 @@ def _to_keras(arch, layer, key, value, variable, source):
     if len(keras_shape) == 4:
         return value.transpose(2, 3, 1, 0)
     if len(keras_shape) == 2:
-        flattened = _FLATTENED.get(arch, {}).get(layer.name)
+        flattened = catalog.find(arch).flattened.get(layer.name)
         if flattened is not None:
             # torch's input index is (c, h, w); Keras's Flatten gives (h, w, c).
             units = value.shape[0]

@@ -22,30 +22,14 @@ import h5py
 import keras
 import numpy as np
 
-from keras_gs import atomic_files
+from keras_gs.backbones import catalog
+from keras_gs.utils import atomic_files
+from keras_gs.utils.choices import check_choice
 
 CACHE_ENV = "KERAS_GS_CACHE"
 DEFAULT_CACHE = "~/.keras/keras_gs"
 SUFFIX = ".weights.h5"
 LAST_LAYER = "logits"
-
-# Backbone name: (torchvision weights enum, URL of its state dict). The
-# paper's code and DomainBed load these through torchvision's
-# `pretrained=True`.
-IMAGENET_SOURCES = {
-    "alexnet": (
-        "torchvision.models.AlexNet_Weights.IMAGENET1K_V1",
-        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-    ),
-    "resnet18": (
-        "torchvision.models.ResNet18_Weights.IMAGENET1K_V1",
-        "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-    ),
-    "resnet50": (
-        "torchvision.models.ResNet50_Weights.IMAGENET1K_V1",
-        "https://download.pytorch.org/models/resnet50-0676ba61.pth",
-    ),
-}
 
 _log = logging.getLogger(__name__)
 
@@ -68,7 +52,8 @@ def imagenet_path(
     """Where `weights="imagenet"` looks for backbone `name`'s weights.
 
     Args:
-        name: str, a backbone with ImageNet weights (`IMAGENET_SOURCES`).
+        name: str, a backbone with ImageNet weights
+            (`catalog.with_imagenet()`).
         cache: str or None, the cache directory; see `cache_dir`. Defaults
             to `None`.
 
@@ -78,17 +63,15 @@ def imagenet_path(
     imagenet_path("resnet18")  # ~/.keras/keras_gs/resnet18_imagenet.weights.h5
     ```
     """
-    if name not in IMAGENET_SOURCES:
-        raise ValueError(
-            f"No ImageNet weights for this backbone. Received: name={name!r}. "
-            f"Valid: {', '.join(IMAGENET_SOURCES)}."
-        )
+    check_choice(
+        name, catalog.with_imagenet(), "name", "backbone with ImageNet weights"
+    )
     return cache_dir(cache) / f"{name}_imagenet{SUFFIX}"
 
 
 def port_command(name: str, output: str | os.PathLike | None = None) -> str:
     """The command that writes `name`'s ImageNet weights (one line)."""
-    url = IMAGENET_SOURCES[name][1]
+    url = catalog.find(name).imagenet.url
     command = (
         f"python tools/port_torchvision_weights.py --arch {name} "
         f"--input {url.rsplit('/', 1)[-1]}"
@@ -128,12 +111,13 @@ def load(
     """
     if isinstance(weights, str) and weights == "imagenet":
         path = imagenet_path(name, cache)
+        source = catalog.find(name).imagenet
         if not path.is_file():
             output = None if cache is None else path
             raise FileNotFoundError(
                 f"No ImageNet weights for {name!r} at {path}. Download "
-                f"torchvision's {IMAGENET_SOURCES[name][0]} from "
-                f"{IMAGENET_SOURCES[name][1]} and port them with: "
+                f"torchvision's {source.enum} from {source.url} and port "
+                "them with: "
                 f"{port_command(name, output)}"
             )
     elif isinstance(weights, (str, os.PathLike)) and str(weights).endswith(

@@ -5,8 +5,8 @@ import os
 
 import keras
 
-from keras_gs import atomic_files
-from keras_gs import distribute
+from keras_gs.utils import atomic_files
+from keras_gs.utils import distribute
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -21,8 +21,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
       the backup; every worker restores from it, so `backup_dir` must be
       storage that every worker reads (a shared file system or bucket).
       Keras's own callback has every worker write (and, at the end,
-      delete) the same files. `GradSurgeryModel.fit` swaps a plain
-      `keras.callbacks.BackupAndRestore` for this one on multi-worker jobs.
+      delete) the same files; `GradSurgeryModel.fit` refuses it on
+      multi-worker jobs and names this one.
 
     When one worker dies, the others stop at their next collective; the job
     is restarted (by the cluster manager or by hand) and every worker
@@ -39,16 +39,6 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     )
     ```
     """
-
-    @classmethod
-    def from_keras(cls, callback):
-        """The same backup as a `keras.callbacks.BackupAndRestore`."""
-        return cls(
-            callback.backup_dir,
-            save_freq=callback.save_freq,
-            double_checkpoint=callback.double_checkpoint,
-            delete_checkpoint=callback.delete_checkpoint,
-        )
 
     def _save_model(self):
         if not distribute.is_chief(self.model.distribute_strategy):

@@ -3,69 +3,11 @@
 import os
 
 import keras
-import numpy as np
-import tensorflow as tf
-from tensorboard.plugins.histogram import metadata as histogram_metadata
 
-from keras_gs import distribute
-from keras_gs import layer_conflicts
-from keras_gs import layer_groups
-
-
-class LayerStatistics:
-    """The per-layer measures of the last logged step, as variables.
-
-    The training step writes them (only on the steps that log, where they
-    are computed); the callback reads them after the step. The values are
-    computed from the global gradients, the same on every replica, so the
-    variables keep the first replica's.
-    """
-
-    def __init__(self, model, every):
-        self.every = every
-        # The network's variables are the model's, in the same order.
-        self.groups = layer_groups.layer_groups(model.network)
-        self.names = [group.name for group in self.groups]
-        layers, domains = len(self.groups), model.num_domains
-        shapes = {
-            "agreement": (layers,),
-            "cosine": (layers,),
-            "replaced": (layers,),
-            "norms": (layers, domains),
-            "histogram": (layers, domains + 1),
-        }
-        with model.distribute_strategy.scope():
-            self.values = {
-                key: _variable(np.zeros(shape, "float32"), key)
-                for key, shape in shapes.items()
-            }
-            self.step = _variable(np.array(-1, "int64"), "logged_step")
-
-    def compute(self, domain_grads, surgery, step):
-        """The measures on logged steps, zeros elsewhere (no work)."""
-        zeros = {k: tf.zeros(v.shape, v.dtype) for k, v in self.values.items()}
-        return tf.cond(
-            tf.equal(step % self.every, 0),
-            lambda: layer_conflicts.layer_statistics(
-                domain_grads, surgery.replaced_masks(domain_grads), self.groups
-            ),
-            lambda: zeros,
-        )
-
-    def record(self, values, step):
-        logged = tf.equal(step % self.every, 0)
-        for key, variable in self.values.items():
-            variable.assign(tf.where(logged, values[key], variable))
-        self.step.assign(tf.where(logged, tf.cast(step, tf.int64), self.step))
-
-
-def _variable(value, name):
-    return keras.Variable(
-        value,
-        trainable=False,
-        aggregation="only_first_replica",
-        name=f"conflict_monitor_{name}",
-    )
+from keras_gs.model import GradSurgeryModel
+from keras_gs.model.layer_statistics import LayerStatistics
+from keras_gs.utils import distribute
+from keras_gs.utils.tensorboard_events import EventWriter
 
 
 class ConflictMonitor(keras.callbacks.Callback):
@@ -119,8 +61,6 @@ class ConflictMonitor(keras.callbacks.Callback):
         self._written = -1
 
     def set_model(self, model):
-        from keras_gs.grad_surgery_model import GradSurgeryModel
-
         super().set_model(model)
         if not isinstance(model, GradSurgeryModel):
             raise ValueError(
@@ -129,7 +69,7 @@ class ConflictMonitor(keras.callbacks.Callback):
             )
         if model.surgery.joint_batch or model.num_domains is None:
             return  # ERM: one gradient, nothing to compare.
-        attached = model._layer_monitor
+        attached = model.layer_monitor
         if isinstance(attached, LayerStatistics) and (
             attached.every == self.every_n_steps
         ):
@@ -161,37 +101,23 @@ class ConflictMonitor(keras.callbacks.Callback):
 
     def _write(self, step):
         if self._writer is None:
-            self._writer = tf.summary.create_file_writer(
-                os.path.join(self.log_dir, "conflicts")
-            )
+            self._writer = EventWriter(os.path.join(self.log_dir, "conflicts"))
         values = {k: v.numpy() for k, v in self._statistics.values.items()}
         num_domains = values["norms"].shape[1]
-        with self._writer.as_default(step=step):
-            for i, layer in enumerate(self._statistics.names):
-                for key in ("agreement", "cosine", "replaced"):
-                    tf.summary.scalar(f"conflicts/{layer}/{key}", values[key][i])
-                for k in range(num_domains):
-                    tf.summary.scalar(
-                        f"conflicts/{layer}/norm_{k}", values["norms"][i, k]
-                    )
-                _histogram(
-                    f"conflicts/{layer}/sign_agreement",
-                    values["histogram"][i],
-                    step,
-                )
+        scalars = {}
+        for i, layer in enumerate(self._statistics.names):
+            for key in ("agreement", "cosine", "replaced"):
+                scalars[f"conflicts/{layer}/{key}"] = values[key][i]
+            for k in range(num_domains):
+                scalars[f"conflicts/{layer}/norm_{k}"] = values["norms"][i, k]
+        self._writer.scalars(step, scalars, as_tensors=True)
+        for i, layer in enumerate(self._statistics.names):
+            self._writer.histogram(
+                step,
+                f"conflicts/{layer}/sign_agreement",
+                values["histogram"][i],
+                description=(
+                    "|sum over domains of sign(gradient)| per component"
+                ),
+            )
         self._writer.flush()
-
-
-def _histogram(tag, counts, step):
-    """A TensorBoard histogram of |sum_k sign(g_k)| from its counts."""
-    edges = np.arange(len(counts), dtype="float64")
-    buckets = np.stack([edges - 0.5, edges + 0.5, counts], axis=1)
-    tf.summary.write(
-        tag,
-        tensor=tf.constant(buckets),
-        step=step,
-        metadata=histogram_metadata.create_summary_metadata(
-            display_name=tag,
-            description="|sum over domains of sign(gradient)| per component",
-        ),
-    )

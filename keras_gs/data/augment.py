@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_gs.data.choices import check_choice
+from keras_gs.utils.choices import check_choice
 
 
 AUGMENTATIONS = ("none", "domainbed")

@@ -31,6 +31,14 @@ class DomainSplits:
             ("oracle" selection, an upper bound). With `test_on="split"` it
             is disjoint from `test`; with `test_on="domain"`, `test` is the
             whole test domains, so `test_val` is a subset of `test`.
+        domains: list of str, every domain of the dataset in its own order
+            (the columns of a results table); empty: the test domains,
+            then the source domains.
+        training_domains: list of `keras_gs.data.TrainingDomain`, the
+            source domains' train splits before augmentation and
+            normalization, with what each draw goes through: what
+            `zip_domains` draws from by position (exactly resumable).
+            Empty: `train_domains` stand for them.
     """
 
     train_domains: list[tf.data.Dataset]
@@ -43,6 +51,18 @@ class DomainSplits:
     image_shape: tuple[int, ...]
     skipped_files: list[str] = dataclasses.field(default_factory=list)
     test_val: tf.data.Dataset | None = None
+    domains: list[str] = dataclasses.field(default_factory=list)
+    training_domains: list = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.domains:
+            object.__setattr__(
+                self, "domains", list(self.test_domains + self.source_domains)
+            )
+        if not self.training_domains:
+            object.__setattr__(
+                self, "training_domains", list(self.train_domains)
+            )
 
     @property
     def num_classes(self) -> int:

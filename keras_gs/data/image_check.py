@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from keras_gs.data.choices import check_choice
+from keras_gs.utils.choices import check_choice
 
 
 logger = logging.getLogger("keras_gs")

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from keras_gs.data.choices import check_choice
+from keras_gs.utils.choices import check_choice
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -14,11 +14,13 @@ from keras_gs.data import images
 from keras_gs.data import pipeline
 from keras_gs.data import splits as splits_lib
 from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
-from keras_gs.data.choices import check_choice
+from keras_gs.utils.choices import check_choice
+from keras_gs.data.domain_names import resolve_domains
 from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.folder import folder_source
 from keras_gs.data.rotated_digits import rotated_digits_source
 from keras_gs.data.tfds_source import tfds_source
+from keras_gs.data.zip_domains import TrainingDomain
 
 DATASETS = (
     "pacs",
@@ -85,8 +87,9 @@ def load(
             TFDS data directory for the TFDS datasets (`None`: TFDS's
             default). Defaults to `None`.
         test_domains: str, list of str, or None, the held-out domain(s);
-            names match case-insensitively, with "_" for " ". `None` holds
-            out the dataset's first domain. Defaults to `None`.
+            names match exactly, else case-insensitively with "_" for " "
+            (see `resolve_domains`). `None` holds out the dataset's first
+            domain. Defaults to `None`.
         split_seed: int, seed of the per-domain splits and of the order of
             the training examples. Defaults to `0`.
         fractions: three floats, the train / val / test fractions of every
@@ -200,7 +203,7 @@ def load(
         source.in_memory,
     )
 
-    def prepared(domain, split, training):
+    def examples(domain, split, training):
         indices = list(per_domain[domain][split])
         if training:
             # Folder trees list files class by class; a shuffled order
@@ -210,11 +213,10 @@ def load(
         dataset = source.make_dataset(
             domain, indices, sizes[0] if sizes else None
         )
-        return pipeline.prepare(
+        return pipeline.prepare_examples(
             dataset,
             len(indices),
             sizes,
-            normalization,
             cache=cache,
             # Everything that changes the cached images or their order.
             cache_key=repr(
@@ -228,11 +230,30 @@ def load(
                     resize_filter,
                 )
             ),
-            augmentation=augmenter if training else None,
             resize_filter=resize_filter,
         )
 
-    train = [prepared(d, "train", True) for d in source_domains]
+    def prepared(domain, split, training):
+        dataset = examples(domain, split, training)
+        finish = finish_training if training else finish_evaluation
+        return dataset.map(
+            lambda x, y: (finish(x), y), num_parallel_calls=tf.data.AUTOTUNE
+        ).apply(tf.data.experimental.assert_cardinality(len(dataset)))
+
+    train_examples = [examples(d, "train", True) for d in source_domains]
+    channels = train_examples[0].element_spec[0].shape[-1]
+    finish_training = pipeline.finishing(normalization, augmenter, channels)
+    finish_evaluation = pipeline.finishing(normalization, None, channels)
+    training_domains = [
+        TrainingDomain(e, finish_training) for e in train_examples
+    ]
+    train = [
+        d.examples.map(
+            lambda x, y: (finish_training(x), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).apply(tf.data.experimental.assert_cardinality(len(d.examples)))
+        for d in training_domains
+    ]
     val = _concatenate([prepared(d, "val", False) for d in source_domains])
     test = _concatenate([prepared(d, "test", False) for d in test_domains])
     test_val = _concatenate([prepared(d, "val", False) for d in test_domains])
@@ -248,6 +269,8 @@ def load(
         image_shape=image_shape,
         skipped_files=list(source.skipped_files),
         test_val=test_val.prefetch(tf.data.AUTOTUNE),
+        domains=list(source.domains),
+        training_domains=training_domains,
     )
 
 
@@ -318,27 +341,14 @@ def _resolve_test_domains(test_domains, domains):
         return [domains[0]]
     if isinstance(test_domains, str):
         test_domains = [test_domains]
-
-    def key(domain):
-        return str(domain).lower().replace(" ", "_")
-
-    by_key = {key(d): d for d in domains}
-    resolved = []
-    for requested in test_domains:
-        if key(requested) not in by_key:
-            raise ValueError(
-                f"Unknown test domain. Received: test_domains="
-                f"{requested!r}. Valid: {list(domains)}"
-            )
-        if by_key[key(requested)] not in resolved:
-            resolved.append(by_key[key(requested)])
+    resolved = resolve_domains(test_domains, domains)
     if len(resolved) == len(domains):
         raise ValueError(
             f"Every domain is a test domain ({resolved}); leave at least "
-            f"one out for training. Valid: {list(domains)}"
+            f"one out for training. Valid: {', '.join(domains)}"
         )
     if not resolved:
-        raise ValueError(f"`test_domains` is empty. Valid: {list(domains)}")
+        raise ValueError(f"`test_domains` is empty. Valid: {', '.join(domains)}")
     return resolved
 
 

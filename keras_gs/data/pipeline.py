@@ -27,7 +27,8 @@ def prepare(
     The order keeps the cache small and the augmentation fresh: images are
     resized and rounded to `uint8` first (a 224x224 RGB image is 147 KiB
     cached, 588 KiB as float32), cached, then augmented (a new draw every
-    epoch) and normalized. Maps run in parallel (`AUTOTUNE`).
+    epoch) and normalized. Maps run in parallel (`AUTOTUNE`). It is
+    `prepare_examples` followed by `finishing`'s function.
 
     Args:
         dataset: unbatched `tf.data.Dataset` of `(image, label)`, images
@@ -50,6 +51,28 @@ def prepare(
         The prepared `tf.data.Dataset` of `(float32 image, int32 label)`
         (`uint8` images for `normalization="none"`).
     """
+    examples = prepare_examples(
+        dataset, num_examples, sizes, cache, cache_key, resize_filter
+    )
+    finish = finishing(
+        normalization, augmentation, examples.element_spec[0].shape[-1]
+    )
+    dataset = examples.map(
+        lambda x, y: (finish(x), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
+
+
+def prepare_examples(
+    dataset: tf.data.Dataset,
+    num_examples: int,
+    sizes: tuple[int, ...],
+    cache: bool | str = False,
+    cache_key: str = "",
+    resize_filter: str = "bilinear",
+) -> tf.data.Dataset:
+    """The examples resized (to `uint8` where decoded so) and cached: what
+    stays the same every epoch. See `prepare` for the arguments."""
     if sizes:
         dataset = dataset.map(
             lambda x, y: (images.resize(x, sizes, resize_filter), y),
@@ -60,7 +83,13 @@ def prepare(
     elif isinstance(cache, str) and cache:
         digest = hashlib.sha1(cache_key.encode("utf-8")).hexdigest()[:16]
         dataset = dataset.cache(os.path.join(cache, f"keras_gs-{digest}"))
-    channels = dataset.element_spec[0].shape[-1]
+    return dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
+
+
+def finishing(normalization: str, augmentation=None, channels: int = 3):
+    """What each drawn image goes through after `prepare_examples`: the
+    augmentation (on [0, 1] floats), then the normalization. The function
+    takes one image or a batch of them."""
     if augmentation is not None and channels != 3:
         raise ValueError(
             f"Augmentation needs RGB images, but these have {channels} "
@@ -68,14 +97,13 @@ def prepare(
             "dataset_kwargs={'channels': 3}."
         )
 
-    def finish(x, y):
+    def finish(x):
         if augmentation is not None:
             # The augmentation layers work on [0, 1] floats.
             x = augmentation(images.to_unit_float(x))
-        return images.normalize(x, normalization), y
+        return images.normalize(x, normalization)
 
-    dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.apply(tf.data.experimental.assert_cardinality(num_examples))
+    return finish
 
 
 def resolve_cache(

@@ -7,14 +7,19 @@ finished ones and resuming interrupted ones, and writes the results table;
 `collect(workdir)` reads the table back at any time. `tools/train.py` is
 the command-line front end.
 
-The modules, one purpose each: `config` (settings), `run` (one run),
-`protocol` (the loop over runs), `model_slot` (a model reused across
-runs), `evaluation`, `selection` (the selection rules), `callbacks`,
-`checkpoints` (resume and weights), `files` (layout, atomic writes),
-`tensorboard`, `tables` (the results table and reports), `progress`,
-`seeds`, `distribution` (strategy, which process writes).
+The modules, one purpose each: `config` (settings), `protocol` (the loop
+over runs), `run` (one run), `run_inputs` (a run's data and network),
+`schedule` (when a run evaluates, keeps weights, backs up),
+`run_callbacks` (what happens at those steps), `run_history` (what a run
+records), `backup` (what an interrupted run resumes from), `run_lock`
+(one process per run), `checkpoints` (weights files), `model_slot` (a
+model reused across runs), `evaluation`, `selection` (the selection
+rules), `files` (layout), `tensorboard`, `tables` (the results table and
+reports), `progress`, `stopwatch`, `interrupts` (Ctrl-C, SIGTERM),
+`seeds`, `strategy` (which `tf.distribute` strategy).
 """
 
+from keras_gs.experiment import interrupts
 from keras_gs.experiment.config import ExperimentConfig
 from keras_gs.experiment.protocol import Experiment
 from keras_gs.experiment.protocol import ExperimentSummary
@@ -35,6 +40,7 @@ __all__ = [
     "RunSpec",
     "SELECTION_RULES",
     "collect",
+    "interrupts",
     "run_experiment",
     "select",
     "train_run",

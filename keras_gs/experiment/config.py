@@ -1,11 +1,15 @@
 """`ExperimentConfig`: every setting of the leave-one-domain-out protocol."""
 
 import dataclasses
-from collections.abc import Sequence
+from typing import ClassVar
 
+from keras_gs import data
+from keras_gs.data import augment
+from keras_gs.data import image_check
 from keras_gs.experiment import selection as selection_lib
+from keras_gs.experiment.strategy import STRATEGIES
+from keras_gs.utils.choices import check_choice
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
 ALL = "all"
 
 # Settings that change what a run computes. A finished run in the work
@@ -16,6 +20,8 @@ RESULT_FIELDS = (
     "dataset",
     "backbone",
     "weights",
+    "dropout",
+    "surgery_options",
     "steps",
     "batch_size",
     "lr",
@@ -55,18 +61,23 @@ class ExperimentConfig:
             `"small_cnn"`.
         weights: str or None, the backbone's initial weights (`None`,
             `"imagenet"` or a `.weights.h5` path). Defaults to `None`.
+        dropout: float or None, the backbone's dropout rate (its `dropout`
+            option); None keeps the backbone's default. Defaults to `None`.
+        surgery_options: tuple of str, options of the surgeries, each
+            `"<surgery>.<option>=<value>"` (e.g. `"and-mask.tau=0.8"`); a
+            surgery gets the options with its name. Defaults to `()`.
         test_domains: `"all"` or a tuple of domain names: each is held out
             in turn (one target per run). Defaults to `"all"`.
         trials: int, repetitions of every (surgery, target) with different
             seeds. Defaults to `1`.
-        steps: int, training steps per run, a multiple of `eval_every`.
-            Defaults to `600`.
+        steps: int, training steps per run. Defaults to `600`.
         batch_size: int, images per source domain per step. Defaults to `32`.
         lr: float, Adam's learning rate. Defaults to `1e-3`.
         coupled_l2: float, the paper's L2 (its gradient added after the
             surgery; 5e-5 in the paper). Defaults to `0.0`.
         weight_decay: float, Adam's decoupled weight decay. Defaults to `0.0`.
-        eval_every: int, steps between evaluations. Defaults to `20`.
+        eval_every: int, steps between evaluations; a run also evaluates
+            at its last step. Defaults to `20`.
         selection: str, the rule of the printed table, from
             `selection.RULES`; every rule is recorded in each run's
             `results.json`. Defaults to `"best_val"`.
@@ -99,9 +110,23 @@ class ExperimentConfig:
             `200`.
         conflicts_every: int, write per-layer gradient conflicts to the
             run's TensorBoard logs every this many steps
-            (`keras_gs.callbacks.ConflictMonitor`), a multiple of
-            `eval_every`; 0 = never. Defaults to `0` (100 in `paper`).
+            (`keras_gs.callbacks.ConflictMonitor`); 0 = never. Defaults
+            to `0` (100 in `paper`).
     """
+
+    # The fields with a fixed set of values, and those values.
+    CHOICES: ClassVar[dict] = {
+        "dataset": data.DATASETS,
+        "augmentation": augment.AUGMENTATIONS,
+        "check_images": image_check.CHECK_MODES,
+        "test_on": data.TEST_ON,
+        "selection": selection_lib.RULES,
+        "strategy": STRATEGIES,
+    }
+    # Names a tuple field also takes (`test_domains="all"`).
+    SPECIAL_NAMES: ClassVar[tuple] = (ALL,)
+    # Fields holding paths (a user's "~" is expanded).
+    PATHS: ClassVar[tuple] = ("data_dir", "manual_dir", "workdir")
 
     dataset: str = "rotated_digits"
     data_dir: str | None = None
@@ -109,6 +134,8 @@ class ExperimentConfig:
     surgery: tuple[str, ...] = ("erm", "agr-sum", "agr-rand", "pcgrad")
     backbone: str = "small_cnn"
     weights: str | None = None
+    dropout: float | None = None
+    surgery_options: tuple[str, ...] = ()
     test_domains: str | tuple[str, ...] = ALL
     trials: int = 1
     steps: int = 600
@@ -138,6 +165,9 @@ class ExperimentConfig:
         if isinstance(self.surgery, str):
             set_(self, "surgery", (self.surgery,))
         set_(self, "surgery", tuple(self.surgery))
+        if isinstance(self.surgery_options, str):
+            set_(self, "surgery_options", (self.surgery_options,))
+        set_(self, "surgery_options", tuple(self.surgery_options))
         if isinstance(self.test_domains, str) and self.test_domains != ALL:
             set_(self, "test_domains", (self.test_domains,))
         elif not isinstance(self.test_domains, str):
@@ -180,26 +210,40 @@ class ExperimentConfig:
         checked against their registries; domain names are checked when the
         data is loaded.
         """
-        # Imported here: the registries import TensorFlow.
         from keras_gs import backbones
-        from keras_gs import data
         from keras_gs import surgery
 
-        _choice(self.dataset, data.DATASETS, "dataset")
+        for name, valid in self.CHOICES.items():
+            check_choice(getattr(self, name), valid, name, name)
         if not self.surgery:
-            raise ValueError(f"`surgery` is empty. Valid: {surgery.names()}")
+            raise ValueError(
+                f"`surgery` is empty. Valid: {', '.join(surgery.names())}"
+            )
         for name in self.surgery:
-            _choice(name, surgery.names(), "surgery")
+            check_choice(name, surgery.names(), "surgery", "surgery")
         if len(set(self.surgery)) != len(self.surgery):
             raise ValueError(
                 f"`surgery` names a surgery twice. Received: "
                 f"surgery={','.join(self.surgery)}"
             )
-        _choice(self.backbone, backbones.names(), "backbone")
-        _choice(self.selection, selection_lib.RULES, "selection")
-        _choice(self.strategy, STRATEGIES, "strategy")
-        _choice(self.test_on, ("split", "domain"), "test_on")
-        _choice(self.check_images, ("header", "full", "none"), "check_images")
+        check_choice(self.backbone, backbones.names(), "backbone", "backbone")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: dropout={self.dropout}"
+            )
+        for entry in self.surgery_options:
+            check_choice(
+                entry.partition(".")[0], surgery.names(), "surgery", "surgery"
+            )
+        for name in self.surgery:
+            options = self.surgery_kwargs(name)
+            if options:
+                try:
+                    surgery.get(name, **options)
+                except ValueError as error:
+                    raise ValueError(
+                        f"Bad surgery_options for {name!r}: {error}"
+                    ) from None
         if not isinstance(self.test_domains, str) and not self.test_domains:
             raise ValueError("`test_domains` is empty: give 'all' or names.")
         for name in ("trials", "steps", "batch_size", "eval_every"):
@@ -210,18 +254,6 @@ class ExperimentConfig:
                     f"`{name}` must be >= 0. Received: "
                     f"{name}={getattr(self, name)}"
                 )
-        if self.steps % self.eval_every:
-            raise ValueError(
-                f"`steps` must be a multiple of `eval_every` "
-                f"({self.eval_every}). Received: steps={self.steps}"
-            )
-        if self.conflicts_every % self.eval_every:
-            # Callbacks run once per execution of `eval_every` steps.
-            raise ValueError(
-                f"`conflicts_every` must be 0 or a multiple of `eval_every` "
-                f"({self.eval_every}). Received: "
-                f"conflicts_every={self.conflicts_every}"
-            )
         for name in ("lr", "coupled_l2", "weight_decay"):
             value = getattr(self, name)
             if not value >= 0 or (name == "lr" and value == 0):
@@ -239,6 +271,28 @@ class ExperimentConfig:
             raise ValueError("`workdir` is empty.")
         return self
 
+    def surgery_kwargs(self, name: str) -> dict:
+        """The options `surgery_options` gives surgery `name`, as kwargs.
+
+        Values are parsed as numbers where they are numbers.
+
+        >>> ExperimentConfig(surgery_options=("and-mask.tau=0.8",)
+        ...                  ).surgery_kwargs("and-mask")
+        {'tau': 0.8}
+        """
+        kwargs = {}
+        for entry in self.surgery_options:
+            target, dot, rest = entry.partition(".")
+            option, equals, value = rest.partition("=")
+            if not dot or not equals or not option or not target:
+                raise ValueError(
+                    "Each surgery option is <surgery>.<option>=<value>. "
+                    f"Received: surgery_options={entry!r}"
+                )
+            if target == name:
+                kwargs[option] = _number(value)
+        return kwargs
+
     def to_dict(self) -> dict:
         """The settings as JSON-ready values (tuples become lists)."""
         return {
@@ -251,8 +305,9 @@ class ExperimentConfig:
         lines = []
         for key, value in dataclasses.asdict(self).items():
             if value is None:
-                value = ""
-            elif isinstance(value, bool):
+                # Every field that can be None defaults to None.
+                continue
+            if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, tuple):
                 value = ",".join(str(v) for v in value)
@@ -265,13 +320,13 @@ class ExperimentConfig:
         return {k: values[k] for k in RESULT_FIELDS}
 
 
-def _choice(value, valid: Sequence[str], name: str):
-    valid = list(valid)
-    if value not in valid:
-        raise ValueError(
-            f"Unknown {name}. Received: {name}={value!r}. Valid: "
-            f"{', '.join(valid)}"
-        )
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 def _positive(config, name):

@@ -7,11 +7,12 @@ A run's directory is `<workdir>/<dataset>/<surgery>/<test_domain>/trial_<n>/`:
 - `results.json`: written once, when the run has finished (see
   `run.train_run`); its presence marks the run as done;
 - `events.out.tfevents.*`: TensorBoard logs;
-- `checkpoints/`: `resume.npz` (what an interrupted run resumes from),
-  `best.weights.h5` (the best source-validation step), `last.weights.h5`
-  and, with `checkpoint_every`, `step_<n>.weights.h5`.
+- `checkpoints/`: `backup/` (what an interrupted run resumes from: see
+  `backup`), `best.weights.h5` (the best source-validation step),
+  `last.weights.h5` and, with `checkpoint_every`, `step_<n>.weights.h5`;
+- `.lock`: held by the process training the run (`run_lock`).
 
-Every file is written through `keras_gs.atomic_files` (re-exported here),
+Every file is written through `keras_gs.utils.atomic_files` (re-exported here),
 so a process killed at any moment leaves either the old file or the new
 one, never half of one.
 """
@@ -19,17 +20,16 @@ one, never half of one.
 import dataclasses
 import os
 
-from keras_gs.atomic_files import atomic_path  # noqa: F401 (re-exported)
-from keras_gs.atomic_files import copy  # noqa: F401
-from keras_gs.atomic_files import read_json  # noqa: F401
-from keras_gs.atomic_files import write_json  # noqa: F401
-from keras_gs.atomic_files import write_text  # noqa: F401
+from keras_gs.utils.atomic_files import atomic_path  # noqa: F401 (re-exported)
+from keras_gs.utils.atomic_files import copy  # noqa: F401
+from keras_gs.utils.atomic_files import read_json  # noqa: F401
+from keras_gs.utils.atomic_files import write_json  # noqa: F401
+from keras_gs.utils.atomic_files import write_text  # noqa: F401
 
 RESULTS = "results.json"
 CONFIG = "config.json"
 FLAGS = "flags.txt"
 CHECKPOINTS = "checkpoints"
-RESUME = "resume.npz"
 BEST_WEIGHTS = "best.weights.h5"
 LAST_WEIGHTS = "last.weights.h5"
 
@@ -80,8 +80,8 @@ class RunPaths:
         return os.path.join(self.root, CHECKPOINTS)
 
     @property
-    def resume(self) -> str:
-        return os.path.join(self.checkpoints, RESUME)
+    def backup(self) -> str:
+        return os.path.join(self.checkpoints, "backup")
 
     @property
     def best_weights(self) -> str:

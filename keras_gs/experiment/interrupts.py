@@ -1,45 +1,66 @@
-"""Ctrl-C during training: always a KeyboardInterrupt between two periods.
+"""Ctrl-C and SIGTERM during training: a backup, then a clean stop.
+
+Clusters stop jobs with SIGTERM (Slurm, Kubernetes), then SIGKILL after a
+grace period; a user presses Ctrl-C (SIGINT). Either is recorded when it
+arrives, and the run stops at the end of the training chunk under way,
+after writing a backup of that step (`RunEvents`): the stop takes at most
+one chunk of steps, and nothing trained is lost. A second Ctrl-C stops
+at once (the last backup is kept).
 
 Python turns SIGINT into a KeyboardInterrupt at the next bytecode of the
 main thread, but a signal that arrives while TensorFlow's C++ code runs a
 step can be consumed there and lost (seen on 2 cores: the run went on to
-its end). `catch_interrupts` records the signal as well, and the
-`RaiseIfInterrupted` callback raises it after the current evaluation
-period, so the run stops with its last backup kept.
+its end); here the handler only records the signal, and the stop is
+raised between chunks.
 """
 
 import contextlib
 import signal
 import threading
 
-import keras
 
-_requested = threading.Event()
+class Terminated(Exception):
+    """SIGTERM arrived: the run stopped after its backup."""
 
 
-def _on_sigint(signum, frame):
-    _requested.set()
-    raise KeyboardInterrupt
+_received = []
+
+
+def _record(signum, frame):
+    del frame
+    if signum == signal.SIGINT and signal.SIGINT in _received:
+        # Ctrl-C twice: stop now, without waiting for the chunk's end.
+        raise KeyboardInterrupt
+    _received.append(signum)
+
+
+def requested() -> int | None:
+    """The signal received since `catch_interrupts` began, or None."""
+    return _received[0] if _received else None
+
+
+def raise_requested():
+    """Raises the stop the received signal asks for (none: returns)."""
+    signum = requested()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    if signum == signal.SIGTERM:
+        raise Terminated
 
 
 @contextlib.contextmanager
 def catch_interrupts():
-    """Records Ctrl-C while training (main thread only; else a no-op)."""
+    """Records SIGINT and SIGTERM while inside (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _requested.clear()
-    previous = signal.signal(signal.SIGINT, _on_sigint)
+    _received.clear()
+    previous = {
+        s: signal.signal(s, _record) for s in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-        _requested.clear()
-
-
-class RaiseIfInterrupted(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt at a period's end if Ctrl-C was pressed."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        if _requested.is_set():
-            raise KeyboardInterrupt
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _received.clear()

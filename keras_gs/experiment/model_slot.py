@@ -9,11 +9,15 @@ traced training step is reused.
 """
 
 import keras
+import numpy as np
 
-from keras_gs import backbones
+from keras_gs import surgery as surgery_lib
 from keras_gs.experiment import checkpoints
+from keras_gs.model import keras_compat
 from keras_gs.experiment import evaluation
-from keras_gs.grad_surgery_model import GradSurgeryModel
+from keras_gs.experiment import run_inputs
+from keras_gs.experiment.schedule import Schedule
+from keras_gs.model.grad_surgery_model import GradSurgeryModel
 
 
 class ModelSlot:
@@ -51,25 +55,24 @@ class ModelSlot:
         )
         try:
             with strategy.scope():
-                network = backbones.get(
-                    config.backbone,
-                    image_shape,
-                    num_classes,
-                    weights=config.weights,
+                network = run_inputs.build_network(
+                    config, image_shape, num_classes, weights=config.weights
                 )
                 model = GradSurgeryModel(
                     network,
-                    surgery=surgery,
+                    surgery=surgery_lib.get(
+                        surgery, **config.surgery_kwargs(surgery)
+                    ),
                     num_domains=num_domains,
                     coupled_l2=config.coupled_l2,
                     seed=seed,
                 )
-                # One execution per evaluation period: one call into the
-                # traced loop per `eval_every` steps (one step per call with
-                # several replicas, where Keras's loop fails: see
-                # GradSurgeryModel.compile).
+                # One execution per chunk of the run's schedule (every
+                # event falls on a chunk's end); one step per execution
+                # with several replicas, where Keras's loop fails (see
+                # keras_gs.model.keras_compat.one_step_per_execution).
                 steps_per_execution = (
-                    config.eval_every
+                    Schedule.of(config).chunk
                     if strategy.num_replicas_in_sync == 1
                     else 1
                 )
@@ -84,8 +87,15 @@ class ModelSlot:
                     steps_per_execution=steps_per_execution,
                 )
                 # Built now so that its variables exist to be reset and
-                # restored before the first step.
+                # restored before the first step: the optimizer's and the
+                # compiled metrics' (a run resumed inside an evaluation
+                # period restores their accumulators).
                 model.optimizer.build(model.trainable_variables)
+                keras_compat.build_compiled_metrics(
+                    model,
+                    np.zeros((1, *image_shape), network.input.dtype),
+                    np.zeros((1,), "int32"),
+                )
         finally:
             keras.config.set_dtype_policy(previous)
         self.model = model

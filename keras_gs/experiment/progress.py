@@ -1,13 +1,16 @@
 """`Progress`: what an experiment tells its user while it runs.
 
 One line per run when it ends (its selected test accuracy and time), and
-in between, at each evaluation, a status line (which run of how many, its
-step, the latest accuracies, the time left): rewritten in place on a
-terminal, printed at most every `interval` seconds otherwise (a log file).
+in between Keras's progress bar (`keras.utils.Progbar`) over the run's
+steps, with the latest accuracies and the time left for the whole
+experiment: redrawn in place on a terminal, a line every `interval`
+seconds otherwise (a log file).
 """
 
 import sys
 import time
+
+import keras
 
 
 class Progress:
@@ -17,8 +20,9 @@ class Progress:
         total_runs: int, the runs still to train (finished ones are
             skipped and not counted).
         steps: int, steps per run.
-        stream: a text stream. Defaults to `sys.stdout`.
-        interval: float, seconds between status lines when `stream` is not
+        stream: a text stream for the lines between runs. Defaults to
+            `sys.stdout`.
+        interval: float, seconds between progress lines when stdout is not
             a terminal. Defaults to `30`.
     """
 
@@ -27,21 +31,23 @@ class Progress:
         self.steps = steps
         self.stream = stream or sys.stdout
         self.interval = interval
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.index = 0
         self.spec = None
         self.steps_done = 0
         self.steps_left = total_runs * steps
         self.seconds = 0.0
+        self._bar = None
+        self._bar_drawn = False
         self._run_start = None
         self._run_start_step = 0
         self._last_step = 0
-        self._last_print = 0.0
-        self._status_shown = False
 
     def print(self, text):
-        """Prints a line (clearing a status line first)."""
-        self._clear()
+        """Prints a line (after the progress bar's, if one is shown)."""
+        if self._bar_drawn and sys.stdout.isatty():
+            # End the bar's line, redrawn in place.
+            print(file=sys.stdout, flush=True)
+            self._bar_drawn = False
         print(text, file=self.stream, flush=True)
 
     def run_started(self, spec, start_step):
@@ -56,27 +62,28 @@ class Progress:
                 f"{self._prefix()} resuming from the checkpoint of step "
                 f"{start_step}"
             )
+        self._bar = keras.utils.Progbar(
+            self.steps,
+            interval=0.05 if sys.stdout.isatty() else self.interval,
+            stateful_metrics=("source val", "target test", "left (s)"),
+            unit_name="step",
+        )
 
     def period(self, step, entry):
         done = step - self._last_step
         self._last_step = step
         self.steps_done += done
         self.steps_left -= done
-        now = time.perf_counter()
-        text = (
-            f"{self._prefix()} step {step}/{self.steps}  "
-            f"source val {entry['source_val_accuracy']:.3f}  "
-            f"target test {entry['target_test_accuracy']:.3f}  "
-            f"| {format_seconds(self._left(now))} left"
+        left = self._left(time.perf_counter())
+        self._bar.update(
+            step,
+            [
+                ("source val", entry["source_val_accuracy"]),
+                ("target test", entry["target_test_accuracy"]),
+                ("left (s)", left if left is not None else float("nan")),
+            ],
         )
-        if self.tty:
-            self._clear()
-            self.stream.write(text)
-            self.stream.flush()
-            self._status_shown = True
-        elif now - self._last_print >= self.interval:
-            print(text, file=self.stream, flush=True)
-            self._last_print = now
+        self._bar_drawn = True
 
     def run_finished(self, spec, results):
         elapsed = time.perf_counter() - self._run_start
@@ -90,15 +97,17 @@ class Progress:
             f"{best['step']}), {last['test_accuracy']:.3f} at the end  "
             f"| {format_seconds(self._left(time.perf_counter()))} left"
         )
+        self._bar = None
 
-    def interrupted(self, backup_step):
+    def interrupted(self, backup_step, by="Ctrl-C"):
         where = (
             f"the checkpoint of step {backup_step} is kept"
             if backup_step
             else "no checkpoint yet: it restarts from step 0"
         )
+        stopped = "Interrupted" if by == "Ctrl-C" else f"Stopped by {by}"
         self.print(
-            f"\nInterrupted during {self.spec.name}; {where}. Run the same "
+            f"\n{stopped} during {self.spec.name}; {where}. Run the same "
             "command again to go on."
         )
 
@@ -110,20 +119,14 @@ class Progress:
         """Time left: steps left at the speed measured so far (with the
         evaluation, writing and set-up time of the runs so far)."""
         seconds = self.seconds
-        steps = self.steps_done
         if (
             self._run_start is not None
             and self._last_step > self._run_start_step
         ):
             seconds += now - self._run_start
-        if steps <= 0:
+        if self.steps_done <= 0:
             return None
-        return self.steps_left * seconds / steps
-
-    def _clear(self):
-        if self.tty and self._status_shown:
-            self.stream.write("\r\033[K")
-            self._status_shown = False
+        return self.steps_left * seconds / self.steps_done
 
 
 def format_seconds(seconds):

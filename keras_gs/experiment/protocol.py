@@ -20,18 +20,18 @@ print(summary.markdown)
 import dataclasses
 import os
 import time
+from contextlib import nullcontext
 
 import tensorflow as tf
 
 from keras_gs import data as data_lib
-from keras_gs import distribute
-from keras_gs.data import domainnet
-from keras_gs.data import rotated_digits
-from keras_gs.data import tfds_builders
-from keras_gs.experiment import checkpoints
-from keras_gs.experiment import distribution
+from keras_gs.utils import distribute
+from keras_gs.experiment import backup
+from keras_gs.experiment.config import ExperimentConfig
+from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment import files
 from keras_gs.experiment import interrupts
+from keras_gs.experiment import run_inputs
 from keras_gs.experiment import seeds
 from keras_gs.experiment import tables
 from keras_gs.experiment.model_slot import ModelSlot
@@ -39,6 +39,9 @@ from keras_gs.experiment.model_slot import slot_key
 from keras_gs.experiment.progress import Progress
 from keras_gs.experiment.run import RunSpec
 from keras_gs.experiment.run import train_run
+from keras_gs.experiment.run_lock import RunBusy
+from keras_gs.experiment.run_lock import RunLock
+from keras_gs.experiment.stopwatch import Stopwatch
 
 
 @dataclasses.dataclass
@@ -51,14 +54,15 @@ class ExperimentSummary:
         tables: list of `tables.ResultsTable` of the whole work directory.
         markdown: str, the tables as Markdown.
         report_paths: list of str, `results.md`, `.tex`, `.png`.
+        busy: list of `RunSpec` another process was training: skipped.
         timing: dict of seconds: `loading`, `building` (new models),
-            `tracing` (estimated: the first period of a new model beyond a
-            typical one), `training`, `evaluation`, `writing`, `other`, and
-            `total`.
+            `tracing` (estimated: the first chunk of a new model beyond a
+            typical one), `training`, `evaluation`, `writing`, `other`.
     """
 
     results: dict
     skipped: list
+    busy: list
     tables: list
     markdown: str
     report_paths: list
@@ -89,13 +93,13 @@ class Experiment:
         )
         first = self._load(requested[0] if requested else None)
         self._splits = {first.test_domains[0]: first}
-        self.domains = _dataset_order(
-            config.dataset, first.test_domains + first.source_domains
-        )
+        self.domains = list(first.domains)
         self.targets = (
             self.domains
             if requested is None
-            else _resolve(requested, self.domains)
+            else data_lib.resolve_domains(
+                requested, self.domains, also_valid=("all",)
+            )
         )
         self.runs = [
             RunSpec(surgery, target, trial)
@@ -110,6 +114,9 @@ class Experiment:
 
     def run(self, progress: Progress | None = None) -> ExperimentSummary:
         """Trains every unfinished run, then writes the results table.
+
+        A run that another process is training (it holds the run's lock)
+        is skipped and said so.
 
         Args:
             progress: a `Progress`, or None for one printing to stdout.
@@ -130,24 +137,12 @@ class Experiment:
                 f"{len(self.finished)} of {len(self.runs)} runs already "
                 f"finished in {config.workdir}: skipped."
             )
-        timing = dict.fromkeys(
-            (
-                "building",
-                "tracing",
-                "training",
-                "evaluation",
-                "writing",
-                "other",
-            ),
-            0.0,
-        )
-        timing["loading"] = self.seconds_loading
-        slots = {}
-        results = {}
+        watch = Stopwatch()
+        watch.seconds["loading"] = self.seconds_loading
+        slots, results, busy = {}, {}, []
         for spec in pending:
-            started = time.perf_counter()
-            splits = self._target_splits(spec.test_domain)
-            timing["loading"] += time.perf_counter() - started
+            with watch.timing("loading"):
+                splits = self._target_splits(spec.test_domain)
             trial_seed = seeds.trial_seed(config.seed, spec.trial)
             key = slot_key(
                 spec.surgery,
@@ -157,24 +152,60 @@ class Experiment:
                 len(splits.source_domains),
             )
             if key not in slots:
-                started = time.perf_counter()
-                # One model per surgery of the current trial.
-                slots = {k: s for k, s in slots.items() if k[1] == trial_seed}
-                slots[key] = ModelSlot(
-                    config,
-                    spec.surgery,
-                    trial_seed,
-                    splits.image_shape,
-                    splits.num_classes,
-                    len(splits.source_domains),
-                    self.strategy,
-                )
-                timing["building"] += time.perf_counter() - started
-            slot = slots[key]
+                with watch.timing("building"):
+                    # One model per surgery of the current trial.
+                    slots = {k: s for k, s in slots.items() if k[1] == trial_seed}
+                    slots[key] = ModelSlot(
+                        config,
+                        spec.surgery,
+                        trial_seed,
+                        splits.image_shape,
+                        splits.num_classes,
+                        len(splits.source_domains),
+                        self.strategy,
+                    )
+            try:
+                result = self._train(spec, splits, slots[key], progress)
+            except RunBusy as reason:
+                progress.print(f"{spec.name}: {reason}: skipped.")
+                busy.append(spec)
+                continue
+            timing = result["timing"]
+            watch.seconds["tracing"] += timing["tracing"]
+            watch.seconds["training"] += timing["train"] - timing["tracing"]
+            for name in ("evaluation", "writing"):
+                watch.seconds[name] += timing[name]
+            watch.seconds["other"] += timing["total"] - (
+                timing["train"] + timing["evaluation"] + timing["writing"]
+            )
+            results[spec] = result
+        report_paths, found = [], []
+        if self.writes_files:
+            with watch.timing("writing"):
+                found = tables.collect(config.workdir, config.selection)
+                report_paths = tables.write_reports(config.workdir, found)
+        return ExperimentSummary(
+            results=results,
+            skipped=list(self.finished),
+            busy=busy,
+            tables=found,
+            markdown=tables.markdown(found),
+            report_paths=report_paths,
+            timing=dict(watch.seconds),
+        )
+
+    def _train(self, spec, splits, slot, progress):
+        """One run under its lock; on Ctrl-C or SIGTERM, says what is kept."""
+        paths = files.RunPaths.of_run(self.config, spec)
+        lock = RunLock(paths.root) if self.writes_files else nullcontext()
+        with lock:
+            if self.writes_files and os.path.exists(paths.results):
+                # Finished by another process since this one started.
+                raise RunBusy("finished by another process")
             try:
                 with interrupts.catch_interrupts():
-                    result = train_run(
-                        config,
+                    return train_run(
+                        self.config,
                         spec,
                         splits,
                         slot,
@@ -183,55 +214,18 @@ class Experiment:
                         domains=self.domains,
                     )
             except KeyboardInterrupt:
-                progress.interrupted(_backup_step(config, spec))
+                progress.interrupted(_backup_step(self.config, spec))
                 raise
-            run_timing = result["timing"]
-            tracing = (
-                run_timing["first_period_excess"]
-                if run_timing["new_model"]
-                else 0.0
-            )
-            timing["tracing"] += tracing
-            timing["training"] += run_timing["train"] - tracing
-            timing["evaluation"] += run_timing["evaluation"]
-            timing["writing"] += run_timing["writing"]
-            timing["other"] += run_timing["fit"] - (
-                run_timing["train"]
-                + run_timing["evaluation"]
-                + run_timing["writing"]
-            )
-            results[spec] = result
-        report_paths, found = [], []
-        if self.writes_files:
-            started = time.perf_counter()
-            found = tables.collect(config.workdir, config.selection)
-            report_paths = tables.write_reports(config.workdir, found)
-            timing["writing"] += time.perf_counter() - started
-        return ExperimentSummary(
-            results=results,
-            skipped=list(self.finished),
-            tables=found,
-            markdown=tables.markdown(found),
-            report_paths=report_paths,
-            timing=timing,
-        )
+            except interrupts.Terminated:
+                progress.interrupted(
+                    _backup_step(self.config, spec), by="SIGTERM"
+                )
+                raise
 
     # -- data -----------------------------------------------------------------
 
     def _load(self, test_domain):
-        config = self.config
-        return data_lib.load(
-            config.dataset,
-            config.data_dir,
-            test_domains=test_domain,
-            split_seed=config.split_seed,
-            test_on=config.test_on,
-            image_size=config.image_size,
-            augmentation=config.augmentation,
-            augmentation_seed=config.seed,
-            check_images=config.check_images,
-            manual_dir=config.manual_dir,
-        )
+        return run_inputs.load_splits(self.config, test_domain)
 
     def _target_splits(self, target):
         if target not in self._splits:
@@ -257,10 +251,12 @@ class Experiment:
                 "run it again."
             ) from None
         ours = self.config.result_settings()
+        # A setting added since the run was written has its default there.
+        defaults = ExperimentConfig().result_settings()
         differ = {
-            k: (previous.get(k), v)
+            k: (previous.get(k, defaults[k]), v)
             for k, v in ours.items()
-            if previous.get(k) != v
+            if previous.get(k, defaults[k]) != v
         }
         if differ:
             listed = ", ".join(
@@ -281,37 +277,7 @@ def run_experiment(config, progress: Progress | None = None):
 
 
 def _backup_step(config, spec):
+    """The step of the newest backup of `spec` (0 if none)."""
     paths = files.RunPaths.of_run(config, spec)
-    loaded = checkpoints.load_resume(paths.resume)
-    return loaded[1]["step"] if loaded else 0
-
-
-def _dataset_order(dataset, domains):
-    """`domains` in the dataset's own order (the table's columns)."""
-    declared = {
-        "rotated_digits": rotated_digits.DOMAINS,
-        "domainnet": domainnet.DOMAINS,
-        **{name: b.DOMAINS for name, b in tfds_builders.BUILDERS.items()},
-    }.get(dataset)
-    if declared is None:
-        return sorted(domains)
-    return sorted(domains, key=lambda d: list(declared).index(d))
-
-
-def _resolve(requested, domains):
-    """Matches names as `keras_gs.data.load` does (case, "_" for " ")."""
-
-    def key(name):
-        return str(name).lower().replace(" ", "_")
-
-    by_key = {key(d): d for d in domains}
-    resolved = []
-    for name in requested:
-        if key(name) not in by_key:
-            raise ValueError(
-                f"Unknown test domain. Received: test_domains={name!r}. "
-                f"Valid: all, {', '.join(domains)}"
-            )
-        if by_key[key(name)] not in resolved:
-            resolved.append(by_key[key(name)])
-    return resolved
+    progress = backup.latest_progress(paths.checkpoints)
+    return progress["step"] if progress else 0

@@ -3,27 +3,32 @@
 A run trains on the source domains' train splits for `steps` steps and, at
 every evaluation, records the source-validation accuracy and the target's
 validation and test accuracies, so that any selection rule can be applied
-afterwards (`selection.select`). It writes its directory (see `files`) and
-resumes from its last backup when one is there.
+afterwards (`selection.select`). It writes its directory (see `files`),
+holds a lock on it while it trains (`run_lock`), and resumes from its
+last backup when one is there (`backup`): the resumed run is the run that
+was never interrupted, evaluation for evaluation.
 """
 
-import contextlib
 import dataclasses
 import datetime
 import os
 import statistics
-import time
 
 import keras
 
-from keras_gs.data.zip_domains import zip_domains
-from keras_gs.experiment import callbacks as callbacks_lib
+from keras_gs.callbacks import ConflictMonitor
+from keras_gs.data import zip_domains
 from keras_gs.experiment import checkpoints
 from keras_gs.experiment import files
 from keras_gs.experiment import seeds
 from keras_gs.experiment import selection
 from keras_gs.experiment import tensorboard
+from keras_gs.experiment.backup import RunBackup
 from keras_gs.experiment.evaluation import Evaluator
+from keras_gs.experiment.run_callbacks import RunEvents
+from keras_gs.experiment.run_history import RunHistory
+from keras_gs.experiment.schedule import Schedule
+from keras_gs.experiment.stopwatch import Stopwatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,146 +45,155 @@ class RunSpec:
 
 
 class RunState:
-    """What a run has recorded so far, and the writes it makes.
+    """The parts of a run that act at its events (see `RunEvents`).
 
-    Used by the callbacks of `callbacks.make_callbacks`; restored from the
-    resume checkpoint when a run goes on after an interruption.
+    Args:
+        config, spec, splits, slot: the run's settings, identity, data and
+            model.
+        paths: its `files.RunPaths`.
+        writes_files: bool, whether this process writes (the chief).
+        progress: a `Progress` or None.
     """
 
-    def __init__(
-        self,
-        spec,
-        config,
-        splits,
-        slot,
-        paths,
-        writes_files,
-        logger,
-        evaluator,
-    ):
+    def __init__(self, config, spec, splits, slot, paths, writes_files, progress):
+        self.config = config
         self.spec = spec
-        self.steps = config.steps
-        self.eval_every = config.eval_every
-        self.splits = splits
         self.slot = slot
         self.paths = paths
         self.writes_files = writes_files
-        self.logger = logger
-        self.evaluator = evaluator
-        self.history = []
-        self.resumed_from = []
-        self.previous_wall_time = 0.0
-        self.best_step = None
-        self.best_weights = None
-        self.best_saved_step = None
-        self.seconds = {"evaluation": 0.0, "writing": 0.0, "other": 0.0}
-        self._run_started = time.perf_counter()
-        self._period_start = None
+        self.progress = progress
+        self.schedule = Schedule.of(config)
+        self.history = RunHistory(splits.source_domains)
+        self.watch = Stopwatch()
+        self.stopped_at = None
+        self.evaluator = Evaluator(
+            slot.network,
+            {
+                "val": splits.val,
+                "target_val": splits.test_val,
+                "test": splits.test,
+            },
+            count=slot.count_correct,
+        )
+        self.backups = RunBackup(
+            paths.checkpoints,
+            slot.model,
+            config.result_settings(),
+            writes_files=writes_files,
+        )
+        self.logger = tensorboard.RunLogger(
+            paths.root,
+            {
+                **config.result_settings(),
+                "surgery": spec.surgery,
+                "test_domain": spec.test_domain,
+                "trial": spec.trial,
+            },
+            name=f"{config.dataset}/{spec.name}",
+            enabled=writes_files,
+        )
+        self._period_seconds = 0.0
+        self._chunk_start = None
+        # (step, weights) of the best source-validation evaluation, and
+        # the step whose weights are in `best.weights.h5`.
+        self.best = None
+        self.best_on_disk = None
+        self.chunk_seconds = []
 
-    # -- timing -------------------------------------------------------------
+    # -- at each chunk and evaluation ---------------------------------------
 
-    @contextlib.contextmanager
-    def timed(self, what):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[what] += time.perf_counter() - start
+    def chunk_started(self):
+        self._chunk_start = Stopwatch.now()
+
+    def chunk_finished(self):
+        seconds = Stopwatch.now() - self._chunk_start
+        self._period_seconds += seconds
+        self.watch.seconds["train"] += seconds
+        self.chunk_seconds.append(seconds)
 
     def wall_time(self) -> float:
         """Seconds of this run, over every session of it."""
-        return self.previous_wall_time + time.perf_counter() - self._run_started
-
-    def period_started(self):
-        self._period_start = time.perf_counter()
-
-    # -- at each evaluation ---------------------------------------------------
+        return self.history.previous_wall_time + self.watch.elapsed()
 
     def evaluate(self, step, logs):
-        train_seconds = time.perf_counter() - self._period_start
-        with self.timed("evaluation"):
+        with self.watch.timing("evaluation"):
             accuracy = self.evaluator()
-        train = {}
-        for key, value in logs.items():
-            if key.startswith("loss_") and key[5:].isdigit():
-                domain = self.splits.source_domains[int(key[5:])]
-                train[f"loss/{domain}"] = float(value)
-            elif key != "skipped_steps":
-                train[key] = float(value)
-        entry = {
-            "step": int(step),
-            "source_val_accuracy": accuracy["val"],
-            "target_val_accuracy": accuracy["target_val"],
-            "target_test_accuracy": accuracy["test"],
-            "train": train,
-            "skipped_steps": int(logs.get("skipped_steps", 0)),
-            "train_seconds": train_seconds,
-            "wall_time": self.wall_time(),
-        }
-        self.history.append(entry)
-        with self.timed("writing"):
+        entry = self.history.record(
+            step, accuracy, logs, self._period_seconds, self.wall_time()
+        )
+        self._period_seconds = 0.0
+        with self.watch.timing("writing"):
             self.logger.scalars(
                 step,
-                tensorboard.evaluation_scalars(
-                    entry, self.splits.source_domains
-                ),
+                tensorboard.evaluation_scalars(entry, self.history.source_domains),
             )
-        best = selection.select(self.history, "best_val")
-        if best["step"] != self.best_step:
-            self.best_step = best["step"]
-            self.best_weights = self.slot.network.get_weights()
+            if self.writes_files and self.schedule.keeps_weights(step):
+                checkpoints.save_weights(
+                    self.slot.network, self.paths.step_weights(step)
+                )
+        if self.history.best_step() == step:
+            # Kept in memory; written at the next backup and at the end
+            # (a file of AlexNet's weights takes 230 MB).
+            self.best = (step, self.slot.network.get_weights())
+        return entry
 
-    # -- files ----------------------------------------------------------------
-
-    def save_step_weights(self, step):
-        checkpoints.save_weights(
-            self.slot.network, self.paths.step_weights(step)
-        )
+    def report(self, step, entry):
+        if self.progress is not None:
+            self.progress.period(step, entry)
 
     def save_best_weights(self):
-        """Writes the best source-validation weights if not yet on disk."""
-        if self.best_weights is None or self.best_saved_step == self.best_step:
+        """Writes the best evaluation's weights if not on disk yet."""
+        if not self.writes_files or self.best is None:
             return
-        checkpoints.save_weight_values(
-            self.slot.network, self.best_weights, self.paths.best_weights
-        )
-        self.best_saved_step = self.best_step
+        step, weights = self.best
+        if step != self.best_on_disk:
+            checkpoints.save_weight_values(
+                self.slot.network, weights, self.paths.best_weights
+            )
+            self.best_on_disk = step
 
     def backup(self, step):
-        # The best weights first: the resume file then never refers to a
-        # best step whose weights are not on disk.
-        self.save_best_weights()
-        checkpoints.save_resume(
-            self.paths.resume,
-            checkpoints.model_state(self.slot.model),
-            {
-                "step": int(step),
-                "history": self.history,
-                "resumed_from": self.resumed_from,
-                "wall_time": self.wall_time(),
-                "best_step": self.best_saved_step,
-            },
-        )
+        with self.watch.timing("writing"):
+            # The best weights first: a backup never refers to a best step
+            # whose weights are not on disk.
+            self.save_best_weights()
+            self.backups.save(
+                step,
+                {
+                    "step": int(step),
+                    **self.history.to_json(),
+                    "wall_time": self.wall_time(),
+                    "period_seconds": self._period_seconds,
+                    "metrics": {
+                        v.path: v.numpy().tolist()
+                        for v in self.slot.model.metrics_variables
+                    },
+                },
+            )
 
     def restore(self):
-        """Loads the resume checkpoint if there is one; returns its step."""
-        loaded = checkpoints.load_resume(self.paths.resume)
-        if loaded is None:
-            return 0
-        state, progress = loaded
-        checkpoints.set_model_state(self.slot.model, state)
-        self.history = progress["history"]
-        self.resumed_from = progress["resumed_from"] + [progress["step"]]
-        self.previous_wall_time = progress["wall_time"]
-        if progress["best_step"] is not None:
-            self.best_step = self.best_saved_step = progress["best_step"]
-            # Weights of the best step are on disk; keep them in memory
-            # too, in case they stay the best.
+        """Restores the newest backup if there is one; returns its step."""
+        say = self.progress.print if self.progress is not None else print
+        stored = self.backups.restore(warn=say)
+        if stored is None:
+            return 0, None
+        step = stored["step"]
+        self.history.restore(stored, step)
+        self._period_seconds = stored.get("period_seconds", 0.0)
+        best = self.history.best_step()
+        if best is not None:
+            # Its weights are on disk (written before the backup); kept in
+            # memory too, in case they stay the best.
             current = self.slot.network.get_weights()
             self.slot.network.load_weights(self.paths.best_weights)
-            self.best_weights = self.slot.network.get_weights()
+            self.best = (best, self.slot.network.get_weights())
+            self.best_on_disk = best
             self.slot.network.set_weights(current)
-        return progress["step"]
+        carried = None
+        if not self.schedule.evaluates(step):
+            # Inside a period: its training averages go on.
+            carried = stored["metrics"]
+        return step, carried
 
 
 def train_run(
@@ -201,11 +215,10 @@ def train_run(
         slot: a `ModelSlot` for `spec.surgery` and the trial's seed, on
             which `train_run` resets (or restores) the model.
         writes_files: bool, whether this process writes the run's files
-            (`distribution.writes_files`). Defaults to `True`.
+            (`keras_gs.utils.distribute.is_chief`). Defaults to `True`.
         progress: a `progress.Progress` or None.
         domains: list of str, every domain of the dataset in its order
-            (recorded for the table's columns); None: the splits' test
-            domain, then its source domains.
+            (recorded for the table's columns); None: `splits.domains`.
 
     Returns:
         The contents of `results.json`: `history` (one entry per
@@ -226,125 +239,67 @@ def train_run(
         os.makedirs(paths.checkpoints, exist_ok=True)
         files.write_json(
             paths.config,
-            {
-                **run_config.to_dict(),
-                "trial": spec.trial,
-                "trial_seed": trial_seed,
-            },
+            {**run_config.to_dict(), "trial": spec.trial, "trial_seed": trial_seed},
         )
         files.write_text(paths.flags, _flagfile(run_config, spec))
-    evaluator = Evaluator(
-        slot.network,
-        {
-            "val": splits.val,
-            "target_val": splits.test_val,
-            "test": splits.test,
-        },
-        count=slot.count_correct,
-    )
-    logger = tensorboard.RunLogger(
-        paths.root,
-        {
-            **run_config.result_settings(),
-            "surgery": spec.surgery,
-            "test_domain": spec.test_domain,
-            "trial": spec.trial,
-        },
-        name=f"{config.dataset}/{spec.name}",
-        enabled=writes_files,
-    )
-    state = RunState(
-        spec, config, splits, slot, paths, writes_files, logger, evaluator
-    )
     slot.reset()
-    start_step = state.restore()
+    run = RunState(config, spec, splits, slot, paths, writes_files, progress)
+    start_step, carried = run.restore()
     if progress is not None:
         progress.run_started(spec, start_step)
-    # The same global seed before every run, so the batch order does not
-    # depend on what ran before in this process.
+    # The same global seed before every run, so that nothing depends on
+    # what ran before in this process.
     keras.utils.set_random_seed(trial_seed)
     train = zip_domains(
-        splits.train_domains,
+        splits.training_domains,
         config.batch_size,
-        seed=seeds.data_seed(trial_seed, start_step),
+        seed=seeds.data_seed(trial_seed),
+        start_step=start_step,
     )
-    fit_started = time.perf_counter()
+    callbacks = [RunEvents(run, carried)]
+    if config.conflicts_every:
+        # On every worker: its variables are created collectively; only
+        # the chief writes.
+        callbacks.append(ConflictMonitor(paths.root, config.conflicts_every))
     try:
         slot.model.fit(
             train,
-            steps_per_epoch=config.eval_every,
-            epochs=config.steps // config.eval_every,
-            initial_epoch=start_step // config.eval_every,
-            callbacks=callbacks_lib.make_callbacks(state, config, progress),
+            steps_per_epoch=run.schedule.chunk,
+            epochs=run.schedule.num_chunks,
+            initial_epoch=start_step // run.schedule.chunk,
+            callbacks=callbacks,
             verbose=0,
             # zip_domains shuffles each domain; Keras cannot shuffle a
             # tf.data dataset and warns when asked to (its default).
             shuffle=False,
         )
     except BaseException:
-        logger.close()
+        run.logger.close()
         raise
-    fit_seconds = time.perf_counter() - fit_started
-    first_fit = slot.fits == 0
-    slot.fits += 1
-
-    results = _results(config, spec, splits, state, trial_seed)
-    logger.scalars(
+    results = _results(config, spec, splits, run, trial_seed, domains)
+    run.logger.scalars(
         config.steps,
         {
             f"selected/{rule}_test_accuracy": chosen["test_accuracy"]
             for rule, chosen in results["selection"].items()
         },
     )
-    logger.close()
-    results["domains"] = list(
-        domains or splits.test_domains + splits.source_domains
-    )
-    new_periods = state.history[len(state.history) - _periods_run(state) :]
-    train_seconds = [e["train_seconds"] for e in new_periods]
-    results["timing"] = {
-        "fit": fit_seconds,
-        "train": sum(train_seconds),
-        "evaluation": state.seconds["evaluation"],
-        "writing": state.seconds["writing"],
-        "new_model": first_fit,
-        # The first period of a new model includes tracing the step.
-        "first_period_excess": (
-            train_seconds[0] - statistics.median(train_seconds[1:])
-            if len(train_seconds) > 1
-            else 0.0
-        ),
-    }
+    run.logger.close()
     if writes_files:
-        with state.timed("writing"):
-            # Copies rather than new writes when the file exists already
-            # (a Keras weights file takes ~10 ms to write for the small CNN).
-            kept = paths.step_weights(config.steps)
-            if config.checkpoint_every and os.path.exists(kept):
-                files.copy(kept, paths.last_weights)
-            else:
-                checkpoints.save_weights(slot.network, paths.last_weights)
-            if state.best_step == config.steps:
-                files.copy(paths.last_weights, paths.best_weights)
-            else:
-                state.save_best_weights()
+        with run.watch.timing("writing"):
+            checkpoints.save_weights(slot.network, paths.last_weights)
+            run.save_best_weights()
             files.write_json(paths.results, results)
             # Done: nothing to resume from any more.
-            if os.path.exists(paths.resume):
-                os.remove(paths.resume)
+            run.backups.remove()
     if progress is not None:
         progress.run_finished(spec, results)
+    slot.fits += 1
     return results
 
 
-def _periods_run(state):
-    """Evaluation periods trained in this session (after any resume)."""
-    start = state.resumed_from[-1] if state.resumed_from else 0
-    return (state.steps - start) // state.eval_every
-
-
-def _results(config, spec, splits, state, trial_seed):
-    history = state.history
+def _results(config, spec, splits, run, trial_seed, domains):
+    history = run.history.entries
     return {
         "dataset": config.dataset,
         "surgery": spec.surgery,
@@ -352,6 +307,7 @@ def _results(config, spec, splits, state, trial_seed):
         "trial": spec.trial,
         "trial_seed": trial_seed,
         "source_domains": list(splits.source_domains),
+        "domains": list(domains or splits.domains),
         "num_classes": splits.num_classes,
         "sizes": {
             "train": dict(splits.sizes["train"]),
@@ -362,12 +318,24 @@ def _results(config, spec, splits, state, trial_seed):
         "history": history,
         "selection": selection.select_all(history),
         "steps": history[-1]["step"],
-        "skipped_steps": sum(e["skipped_steps"] for e in history),
-        "wall_time": state.wall_time(),
-        "resumed_from": state.resumed_from,
+        "skipped_steps": run.history.skipped_steps,
+        "wall_time": run.wall_time(),
+        "resumed_from": run.history.resumed_from,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
+        "timing": {
+            "train": run.watch.seconds["train"],
+            "evaluation": run.watch.seconds["evaluation"],
+            "writing": run.watch.seconds["writing"],
+            "total": run.watch.elapsed(),
+            # The first chunk of a new model includes tracing its step.
+            "tracing": (
+                run.chunk_seconds[0] - statistics.median(run.chunk_seconds[1:])
+                if run.slot.fits == 0 and len(run.chunk_seconds) > 1
+                else 0.0
+            ),
+        },
     }
 
 

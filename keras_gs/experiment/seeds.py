@@ -27,13 +27,10 @@ def trial_seed(seed: int, trial: int) -> int:
     return derive(seed, "trial", trial)
 
 
-def data_seed(trial_seed_: int, start_step: int) -> int:
-    """The seed of the training batches' order from `start_step` on.
+def data_seed(trial_seed_: int) -> int:
+    """The seed of the training batches' order (`zip_domains`).
 
-    A run that resumes at step s > 0 draws its batches from a new seed
-    derived from s: its data order after s differs from an uninterrupted
-    run's, but is itself reproducible.
+    The stream is drawn by step from it, so a run resumed at any step
+    draws the batches the uninterrupted run drew.
     """
-    if start_step == 0:
-        return derive(trial_seed_, "data")
-    return derive(trial_seed_, "data", start_step)
+    return derive(trial_seed_, "data")

@@ -8,6 +8,8 @@ can be applied afterwards without retraining.
 import math
 from collections.abc import Sequence
 
+from keras_gs.utils.choices import check_choice
+
 RULES = ("best_val", "last", "oracle")
 
 # The history key each rule maximizes (None: the last evaluation).
@@ -55,11 +57,7 @@ def select(history: Sequence[dict], rule: str = "best_val") -> dict:
     >>> select(history, "oracle")["test_accuracy"]
     0.7
     """
-    if rule not in _KEYS:
-        raise ValueError(
-            f"Unknown selection. Received: selection={rule!r}. Valid: "
-            f"{', '.join(RULES)}"
-        )
+    check_choice(rule, RULES, "selection", "selection")
     if not history:
         raise ValueError("Cannot select from an empty history.")
     key = _KEYS[rule]

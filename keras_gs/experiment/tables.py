@@ -14,21 +14,11 @@ import math
 import os
 import statistics
 
+from keras_gs import surgery as surgery_lib
 from keras_gs.experiment import files
 from keras_gs.experiment import selection as selection_lib
+from keras_gs.utils.choices import check_choice
 
-# Rows in this order (the baseline first), then any other name.
-SURGERY_ORDER = (
-    "erm",
-    "deep-all",
-    "sum",
-    "mean",
-    "agr-sum",
-    "agr-rand",
-    "pcgrad",
-    "and-mask",
-    "sand-mask",
-)
 AVERAGE = "avg"
 
 
@@ -160,11 +150,7 @@ def collect(workdir: str, selection: str = "best_val") -> list[ResultsTable]:
         A list of `ResultsTable`, one per dataset found, sorted by name;
         empty if no run has finished.
     """
-    if selection not in selection_lib.RULES:
-        raise ValueError(
-            f"Unknown selection. Received: selection={selection!r}. Valid: "
-            f"{', '.join(selection_lib.RULES)}"
-        )
+    check_choice(selection, selection_lib.RULES, "selection", "selection")
     if not os.path.isdir(workdir):
         raise FileNotFoundError(
             f"No such work directory. Received: workdir={workdir!r}"
@@ -195,12 +181,12 @@ def collect(workdir: str, selection: str = "best_val") -> list[ResultsTable]:
             ]
         tested = {d for _, d in accuracies}
         domains = [d for d in by_dataset[dataset]["domains"] if d in tested]
+        # Rows in the surgery table's order (the baseline first), then
+        # any other name.
+        order = list(surgery_lib.registered())
         surgeries = sorted(
             {s for s, _ in accuracies},
-            key=lambda s: (
-                SURGERY_ORDER.index(s) if s in SURGERY_ORDER else 99,
-                s,
-            ),
+            key=lambda s: (order.index(s) if s in order else len(order), s),
         )
         tables.append(
             ResultsTable(dataset, selection, surgeries, domains, accuracies)

@@ -6,22 +6,40 @@ them. See `Surgery` for the contract a new surgery follows.
 
 import keras
 
-from keras_gs.surgery.agreement import AgrRand
-from keras_gs.surgery.agreement import AgrSum
+from keras_gs.surgery.agr_rand import AgrRand
+from keras_gs.surgery.agr_sum import AgrSum
 from keras_gs.surgery.and_mask import AndMask
-from keras_gs.surgery.and_mask import SandMask
 from keras_gs.surgery.averaging import ERM
 from keras_gs.surgery.averaging import Mean
 from keras_gs.surgery.averaging import Sum
 from keras_gs.surgery.base import Surgery
-from keras_gs.surgery.base import register
-from keras_gs.surgery.base import registered
 from keras_gs.surgery.pcgrad import PCGrad
+from keras_gs.surgery.sand_mask import SandMask
+from keras_gs.utils.choices import check_choice
+
+# The table of names users type, in the order tables list them (the
+# baseline first). Each class declares its own `name` and `aliases`.
+_CLASSES = (ERM, Sum, Mean, AgrSum, AgrRand, PCGrad, AndMask, SandMask)
+_TABLE: dict[str, type] = {
+    name: cls for cls in _CLASSES for name in (cls.name, *cls.aliases)
+}
 
 
-def names() -> list[str]:
-    """The registered surgery names (aliases included), sorted."""
-    return sorted(registered())
+def names(streams: bool | None = None) -> list[str]:
+    """The surgery names (aliases included), sorted.
+
+    Args:
+        streams: None for all; True (False) for the surgeries that can
+            (cannot) stream (`Surgery.streams`).
+    """
+    return sorted(
+        n for n, cls in _TABLE.items() if streams is None or cls.streams == streams
+    )
+
+
+def registered() -> dict[str, type]:
+    """The table: name -> class, in display order (baseline first)."""
+    return dict(_TABLE)
 
 
 def get(identifier, **kwargs) -> Surgery:
@@ -47,12 +65,11 @@ def get(identifier, **kwargs) -> Surgery:
     if isinstance(identifier, dict):
         return deserialize(identifier)
     if isinstance(identifier, str):
-        cls = registered().get(identifier.strip().lower())
-        if cls is None:
-            raise ValueError(
-                f"Unknown surgery. Received: surgery={identifier!r}. "
-                f"Valid: {names()}."
-            )
+        name = identifier.strip().lower()
+        check_choice(
+            name if name in _TABLE else identifier, names(), "surgery", "surgery"
+        )
+        cls = _TABLE[name]
         try:
             return cls(**kwargs)
         except TypeError as error:
@@ -90,6 +107,6 @@ __all__ = [
     "deserialize",
     "get",
     "names",
-    "register",
+    "registered",
     "serialize",
 ]

@@ -1,16 +1,17 @@
 """Surgeries without surgery: the sum, the mean, and ERM (Deep-All)."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery.base import Surgery
-from keras_gs.surgery.base import register
 from keras_gs.surgery.running_sums import RunningSums
 
 
-@register("sum")
+@keras.saving.register_keras_serializable(package="keras_gs")
 class Sum(Surgery):
     """Sum of the domain gradients: phi = sum_k g_k."""
 
+    name = "sum"
     jit_compile = True
     streams = True
 
@@ -21,10 +22,11 @@ class Sum(Surgery):
         return sums.total
 
 
-@register("mean")
+@keras.saving.register_keras_serializable(package="keras_gs")
 class Mean(Surgery):
     """Mean of the domain gradients: phi = (1/K) sum_k g_k."""
 
+    name = "mean"
     jit_compile = True
     streams = True
 
@@ -35,7 +37,7 @@ class Mean(Surgery):
         return [t / tf.cast(sums.count, t.dtype) for t in sums.total]
 
 
-@register("erm", "deep-all")
+@keras.saving.register_keras_serializable(package="keras_gs")
 class ERM(Mean):
     """Empirical risk minimization, the paper's Deep-All baseline.
 
@@ -46,4 +48,6 @@ class ERM(Mean):
     the ERM gradient for equal per-domain batches.
     """
 
+    name = "erm"
+    aliases = ("deep-all",)
     joint_batch = True

@@ -1,36 +1,6 @@
-"""The `Surgery` base class and the registry of surgery names."""
+"""The `Surgery` base class: the contract every rule follows."""
 
-import keras
 import tensorflow as tf
-
-_REGISTRY: dict[str, type] = {}
-
-
-def register(*names: str):
-    """Class decorator: registers a `Surgery` under the names users type.
-
-    It also registers the class with Keras serialization, so that models
-    holding it save to and load from `.keras` files.
-    """
-
-    def decorator(cls):
-        for name in names:
-            if name in _REGISTRY:
-                raise ValueError(
-                    f"Surgery name {name!r} is already registered to "
-                    f"{_REGISTRY[name].__name__}."
-                )
-            _REGISTRY[name] = cls
-        cls.name = names[0]
-        return keras.saving.register_keras_serializable(package="keras_gs")(cls)
-
-    return decorator
-
-
-def registered() -> dict[str, type]:
-    """The registry: a copy of the name -> class mapping."""
-    return dict(_REGISTRY)
-
 
 class Surgery:
     """Combines one gradient per source domain into one update.
@@ -41,7 +11,10 @@ class Surgery:
     It returns a list with one tensor per variable: the direction handed to
     the optimizer.
 
-    Subclasses override:
+    Subclasses set `name` (the name users type; `aliases` for others),
+    register themselves with Keras serialization
+    (`@keras.saving.register_keras_serializable(package="keras_gs")`), are
+    listed in `keras_gs/surgery/__init__.py`'s table, and override:
     - `combine(domain_grads, seed)`: the rule itself, on validated tensors.
       `seed` is a shape-`(2,)` integer tensor for stateless random ops; it is
       never `None` inside `combine` for surgeries with `random = True`.
@@ -66,6 +39,7 @@ class Surgery:
     """
 
     name = None
+    aliases = ()
     random = False
     joint_batch = False
     jit_compile = False

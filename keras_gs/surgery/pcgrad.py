@@ -1,10 +1,10 @@
 """PCGrad, as run in the paper's official code (Yu et al., 2020)."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.conflicts import gradient_gram
 from keras_gs.surgery.base import Surgery
-from keras_gs.surgery.base import register
 
 
 def projection_weights(gram, order):
@@ -50,7 +50,7 @@ def projection_weights(gram, order):
     return weights
 
 
-@register("pcgrad")
+@keras.saving.register_keras_serializable(package="keras_gs")
 class PCGrad(Surgery):
     """PCGrad: project each domain gradient off those it conflicts with.
 
@@ -62,6 +62,7 @@ class PCGrad(Surgery):
     https://arxiv.org/abs/2001.06782), NeurIPS 2020.
     """
 
+    name = "pcgrad"
     random = True
     jit_compile = True
 

@@ -12,7 +12,7 @@ from hand_worked import INPUTS
 from hand_worked import two_layer_model
 
 from keras_gs import conflicts
-from keras_gs import layer_groups as layers_lib
+from keras_gs.conflicts import layer_groups as layers_lib
 from keras_gs.analysis import measures
 from keras_gs.analysis import per_example
 from keras_gs.analysis.analyze import ConflictAnalyzer

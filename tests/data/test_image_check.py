@@ -46,7 +46,7 @@ def test_none_mode_and_bad_mode(files):
     checked = image_check.check_images([good, bad["text"]], mode="none")
     assert checked.bad == {}
     assert checked.formats == {good: None, bad["text"]: None}
-    with pytest.raises(ValueError, match=r"mode='fast'.*'header'"):
+    with pytest.raises(ValueError, match=r"mode='fast'.*Valid: header"):
         image_check.check_images([good], mode="fast")
 
 

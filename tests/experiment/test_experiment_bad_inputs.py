@@ -10,6 +10,7 @@ import os
 import sys
 
 import pytest
+from absl import flags
 
 from keras_gs import experiment
 
@@ -27,8 +28,15 @@ TOOL = load_train_tool()
 
 def prepare_fails(capsys, workdir, *args):
     """The one line `prepare` prints; checks it exits 2 and writes nothing."""
-    values = parse(TOOL, "--nodeterministic", f"--workdir={workdir}", *args)
     with pytest.raises(SystemExit) as stopped:
+        try:
+            values = parse(
+                TOOL, "--nodeterministic", f"--workdir={workdir}", *args
+            )
+        except flags.Error as error:
+            # A bad enum value fails in the flags' own parsing, which the
+            # tool reports as it reports the others (`cli.flags_parser`).
+            TOOL.fail(error)
         TOOL.prepare(values, experiment)
     assert stopped.value.code == 2
     error = capsys.readouterr().err
@@ -75,11 +83,6 @@ def prepare_fails(capsys, workdir, *args):
         (
             ["--steps=-20"],
             "`steps` must be a positive integer. Received: steps=-20",
-        ),
-        (
-            ["--steps=50"],
-            "`steps` must be a multiple of `eval_every` (20). Received: "
-            "steps=50",
         ),
         (["--dataset=folder"], "--dataset=folder needs `data_dir`"),
         (

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_gs import distribute
-from keras_gs.experiment import distribution
+from keras_gs.utils import distribute
+from keras_gs.experiment import strategy as distribution
 from keras_gs.experiment.evaluation import Evaluator
 
 
@@ -92,3 +92,41 @@ def test_only_the_chief_writes_files(monkeypatch):
     with_chief = {"chief": ["c:1"], **workers}
     assert distribute.is_chief(resolver("chief", 0, with_chief))
     assert not distribute.is_chief(resolver("worker", 0, with_chief))
+
+
+def test_accuracy_is_the_inference_mode_accuracy():
+    """Dropout off and BatchNorm on its moving statistics, as evaluate."""
+    keras.utils.set_random_seed(1)
+    net = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(4),
+        ]
+    )
+    batchnorm = net.layers[1]
+    # Moving statistics far from any batch's, so that training mode (batch
+    # statistics) and inference mode predict differently.
+    batchnorm.moving_mean.assign(np.full(16, 0.7, "float32"))
+    batchnorm.moving_variance.assign(np.full(16, 3.0, "float32"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6)).astype("float32")
+    y = rng.integers(0, 4, size=300).astype("int32")
+    inference = np.argmax(net(x, training=False).numpy(), -1)
+    net.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, expected = net.evaluate(x, y, batch_size=64, verbose=0)
+    assert expected == pytest.approx(float(np.mean(inference == y)))
+    for cached in (True, False):
+        evaluator = Evaluator(
+            net,
+            {"split": split(x, y)},
+            batch_size=64,
+            max_cached_bytes=2**20 if cached else 0,
+        )
+        assert evaluator()["split"] == pytest.approx(expected, abs=1e-9)
+    # The modes do differ here (last: a training-mode call also moves the
+    # moving statistics).
+    training = np.argmax(net(x, training=True).numpy(), -1)
+    assert (inference != training).sum() > 30

@@ -96,3 +96,41 @@ def test_config_fields_are_the_flags():
     flag_names = set(parse(TOOL)._flags())
     fields = {f.name for f in dataclasses.fields(experiment.ExperimentConfig)}
     assert fields <= flag_names
+
+
+def test_surgery_options_and_dropout_flags():
+    config = config_of(
+        "--surgery=and-mask,erm",
+        "--surgery_options=and-mask.tau=0.75,sand-mask.k=5",
+        "--dropout=0.1",
+    )
+    assert config.surgery_kwargs("and-mask") == {"tau": 0.75}
+    assert config.surgery_kwargs("sand-mask") == {"k": 5}
+    assert config.surgery_kwargs("erm") == {}
+    assert config.dropout == 0.1
+    config.validate()
+    # Replayed from the resolved flags.
+    assert TOOL.config_from_flags(parse(TOOL, *config.to_flags().split()),
+                                  experiment) == config
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (("and-mask.tau=2",), r"and-mask.*tau=2"),
+        (("and-mask",), r"<surgery>.<option>=<value>.*'and-mask'"),
+        (("nope.tau=1",), r"Unknown surgery.*'nope'"),
+        (("and-mask.bogus=1",), r"and-mask.*bogus"),
+    ],
+)
+def test_bad_surgery_options(options, message):
+    config = experiment.ExperimentConfig(
+        surgery=("and-mask",), surgery_options=options
+    )
+    with pytest.raises(ValueError, match=message):
+        config.validate()
+
+
+def test_bad_dropout():
+    with pytest.raises(ValueError, match=r"dropout=1.5"):
+        experiment.ExperimentConfig(dropout=1.5).validate()

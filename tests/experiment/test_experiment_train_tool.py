@@ -9,13 +9,11 @@ import json
 import os
 import sys
 
-import keras
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 import keras_gs
 from keras_gs import experiment
-from keras_gs.experiment import checkpoints
 from keras_gs.experiment import files
 from keras_gs.experiment import selection
 
@@ -118,7 +116,7 @@ def test_digits_run_files(digits):
             )
             assert ("agreement" in entry["train"]) == (surgery != "erm")
         assert results["selection"] == selection.select_all(results["history"])
-        assert not os.path.exists(paths.resume)  # Finished: not needed.
+        assert not os.path.exists(paths.backup)  # Finished: not needed.
         names = sorted(os.listdir(paths.checkpoints))
         assert names == [
             "best.weights.h5",
@@ -283,23 +281,3 @@ def test_folder_tree(tmp_path):
     assert os.path.exists(paths.best_weights)
     assert os.path.exists(os.path.join(workdir, "results.png"))
     assert json.load(open(paths.config))["dataset"] == "folder"
-
-
-def test_resume_restores_model_state_exactly(tmp_path):
-    """A resume file round-trips the network's and optimizer's variables."""
-    network = keras_gs.backbones.get("small_cnn", (8, 8, 1), 3)
-    model = keras_gs.GradSurgeryModel(network, "erm", num_domains=2)
-    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
-    model.optimizer.build(model.trainable_variables)
-    state = checkpoints.model_state(model)
-    state["optimizer"][0] = state["optimizer"][0] + 7  # iterations
-    path = str(tmp_path / "resume.npz")
-    checkpoints.save_resume(path, state, {"step": 7, "history": []})
-    loaded, progress = checkpoints.load_resume(path)
-    assert progress == {"step": 7, "history": []}
-    checkpoints.set_model_state(model, loaded)
-    assert int(model.optimizer.iterations.numpy()) == 7
-    for a, b in zip(
-        checkpoints.model_state(model)["network"], state["network"]
-    ):
-        assert (a == b).all()

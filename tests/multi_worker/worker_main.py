@@ -3,7 +3,7 @@
 Usage: python worker_main.py '<json spec>'. The spec holds the cluster's
 ports, this worker's index, the surgeries to train one after the other, the
 steps, and where to write the results (JSON). With `backup_dir`, training
-uses Keras's BackupAndRestore; with `kill` = {"worker": i, "after": n},
+uses keras_gs.callbacks.BackupAndRestore; with `kill` = {"worker": i, "after": n},
 worker i SIGKILLs itself once the optimizer has made n steps.
 """
 
@@ -59,7 +59,7 @@ def train(strategy, surgery):
         # Before Watch: restoring happens in BackupAndRestore's
         # on_train_begin.
         callbacks.insert(
-            0, keras.callbacks.BackupAndRestore(spec["backup_dir"])
+            0, keras_gs.callbacks.BackupAndRestore(spec["backup_dir"])
         )
     history = model.fit(
         global_batches(),

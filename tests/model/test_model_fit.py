@@ -167,7 +167,7 @@ def test_jit_compile_is_off_on_cpu():
 
 def test_unknown_surgery_is_named():
     with pytest.raises(
-        ValueError, match=r"Received: surgery='agrsum'. Valid: \["
+        ValueError, match=r"Received: surgery='agrsum'. Valid: agr-rand, agr-sum"
     ):
         keras_gs.GradSurgeryModel(make_network(), surgery="agrsum")
 

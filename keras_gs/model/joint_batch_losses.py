@@ -14,8 +14,9 @@ import contextlib
 
 import tensorflow as tf
 
-from keras_gs import call_recorder
-from keras_gs import distribute
+from keras_gs.model import call_recorder
+from keras_gs.model import keras_compat
+from keras_gs.utils import distribute
 
 
 class ActivityLosses:
@@ -32,7 +33,7 @@ class ActivityLosses:
     def __init__(self, network, num_domains):
         self.layers = [
             layer
-            for layer in network._flatten_layers()
+            for layer in keras_compat.all_layers(network)
             if layer.activity_regularizer is not None
         ]
         self.num_domains = num_domains

@@ -1,41 +1,14 @@
-"""The paper's surgeries: Agr-Sum and Agr-Rand (Mansilla et al., 2021)."""
+"""Agr-Rand, the paper's surgery with noise (Mansilla et al., 2021)."""
 
+import keras
 import tensorflow as tf
 
+from keras_gs.surgery.agr_sum import disagreeing
 from keras_gs.surgery.base import Surgery
-from keras_gs.surgery.base import register
 from keras_gs.surgery.running_sums import RunningSums
 
 
-@register("agr-sum")
-class AgrSum(Surgery):
-    """Agr-Sum: keep only the components whose sign all domains agree on.
-
-    m_j = 1 iff |sum_k sign(g_kj)| = K (a zero is disagreement), and
-    phi = m * sum_k g_k: a sum, not a mean, with no rescaling.
-
-    Reference: [Domain Generalization via Gradient Surgery](
-    https://arxiv.org/abs/2108.01621), ICCV 2021.
-    """
-
-    jit_compile = True
-    streams = True
-    needs_signs = True
-
-    def combine(self, domain_grads, seed):
-        return self.from_sums(RunningSums.of(domain_grads))
-
-    def from_sums(self, sums):
-        return [
-            tf.where(mask, total, tf.zeros_like(total))
-            for total, mask in zip(sums.total, sums.agreement_masks())
-        ]
-
-    def replaced_masks(self, domain_grads):
-        return _disagreeing(RunningSums.of(domain_grads))
-
-
-@register("agr-rand")
+@keras.saving.register_keras_serializable(package="keras_gs")
 class AgrRand(Surgery):
     """Agr-Rand: agreeing components summed, the others filled with noise.
 
@@ -48,6 +21,7 @@ class AgrRand(Surgery):
     https://arxiv.org/abs/2108.01621), ICCV 2021.
     """
 
+    name = "agr-rand"
     random = True
 
     def combine(self, domain_grads, seed):
@@ -81,8 +55,4 @@ class AgrRand(Surgery):
         return update
 
     def replaced_masks(self, domain_grads):
-        return _disagreeing(RunningSums.of(domain_grads))
-
-
-def _disagreeing(sums):
-    return [tf.logical_not(mask) for mask in sums.agreement_masks()]
+        return disagreeing(RunningSums.of(domain_grads))

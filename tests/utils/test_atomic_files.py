@@ -1,4 +1,4 @@
-"""`keras_gs.atomic_files`: whole files or none, with normal permissions."""
+"""`keras_gs.utils.atomic_files`: whole files or none, with normal permissions."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import stat
 import keras
 import pytest
 
-from keras_gs import atomic_files
+from keras_gs.utils import atomic_files
 
 
 def test_write_json_is_strict_json(tmp_path):

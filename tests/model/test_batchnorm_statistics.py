@@ -123,7 +123,7 @@ def test_skipped_step_leaves_the_statistics_unchanged():
 
 def test_unknown_batchnorm_update_is_named():
     with pytest.raises(
-        ValueError, match=r"batchnorm_update='mixed'. Valid: \['joint'"
+        ValueError, match=r"batchnorm_update='mixed'. Valid: joint, per_domain"
     ):
         keras_gs.GradSurgeryModel(
             keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]),

@@ -2,7 +2,7 @@
 
 import threading
 
-from keras_gs import call_recorder
+from keras_gs.model import call_recorder
 
 
 class Layer:

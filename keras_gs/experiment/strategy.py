@@ -1,13 +1,17 @@
 """The `tf.distribute` strategy of an experiment, from its name.
 
 Which process writes results, logs and checkpoints is
-`keras_gs.distribute.is_chief`: under any strategy, only the chief.
+`keras_gs.utils.distribute.is_chief`: under any strategy, only the chief.
 """
 
 import json
 import os
 
 import tensorflow as tf
+
+from keras_gs.utils.choices import check_choice
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -21,22 +25,18 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
       `cluster` and a `task` (`{"type": ..., "index": ...}`).
 
     Args:
-        name: str, one of `config.STRATEGIES`.
+        name: str, one of `STRATEGIES`.
 
     Returns:
         A `tf.distribute.Strategy`.
     """
+    check_choice(name, STRATEGIES, "strategy", "strategy")
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        check_tf_config(os.environ.get("TF_CONFIG"))
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(
-        f"Unknown strategy. Received: strategy={name!r}. Valid: default, "
-        "mirrored, multi_worker"
-    )
+    check_tf_config(os.environ.get("TF_CONFIG"))
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def check_tf_config(text: str | None) -> dict:

@@ -1,10 +1,12 @@
 """keras_gs.callbacks.BackupAndRestore: one writer, atomic backups."""
 
 import json
+import types
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_gs
 from tiny_models import compile_model, make_domains, make_network
@@ -76,15 +78,25 @@ def test_a_worker_that_is_not_the_chief_writes_and_deletes_nothing(
     assert int(model.optimizer.iterations.numpy()) == 2 * 2 + 2
 
 
-def test_keras_callback_is_swapped_only_on_multi_worker_jobs():
-    from keras_gs import grad_surgery_model
+def test_keras_callback_is_refused_only_on_multi_worker_jobs(monkeypatch):
+    # Keras's callback has every worker write the same files: on a
+    # multi-worker job fit names the callback to use instead (no silent
+    # swap); elsewhere it is left alone.
+    from keras_gs.model import keras_compat
 
+    model = types.SimpleNamespace(
+        distribute_strategy=tf.distribute.get_strategy()
+    )
     plain = keras.callbacks.BackupAndRestore("somewhere", save_freq=3)
-    swapped = grad_surgery_model._multi_worker_safe(plain)
-    assert type(swapped) is keras_gs.callbacks.BackupAndRestore
-    assert (swapped.backup_dir, swapped.save_freq) == ("somewhere", 3)
-    other = keras.callbacks.History()
-    assert grad_surgery_model._multi_worker_safe(other) is other
-    assert not keras_gs.distribute.is_multi_worker()
-    assert keras_gs.distribute.is_chief()
-    np.testing.assert_equal(keras_gs.distribute.num_replicas(), 1)
+    keras_compat.check_callbacks(model, [plain, keras.callbacks.History()])
+    monkeypatch.setattr(
+        keras_compat.distribute, "is_multi_worker", lambda strategy=None: True
+    )
+    with pytest.raises(ValueError, match="Use keras_gs.callbacks.BackupAndRestore"):
+        keras_compat.check_callbacks(model, [plain])
+    ours = keras_gs.callbacks.BackupAndRestore("somewhere", save_freq=3)
+    keras_compat.check_callbacks(model, [ours, keras.callbacks.History()])
+    monkeypatch.undo()
+    assert not keras_gs.utils.distribute.is_multi_worker()
+    assert keras_gs.utils.distribute.is_chief()
+    np.testing.assert_equal(keras_gs.utils.distribute.num_replicas(), 1)

@@ -22,10 +22,30 @@ import contextlib
 import keras
 import tensorflow as tf
 
-from keras_gs import call_recorder
-from keras_gs import distribute
+from keras_gs.model import call_recorder
+from keras_gs.model import keras_compat
+from keras_gs.utils import distribute
 
 BATCHNORM_UPDATES = ("joint", "per_domain")
+
+
+def for_step(network, update):
+    """How a step treats BatchNorm statistics: a `JointStatistics` for
+    `update="joint"` when `network` has BatchNorm layers to handle, else an
+    object that leaves them to Keras (each pass updates them)."""
+    if update == "joint":
+        statistics = JointStatistics(network)
+        if statistics.layers:
+            return statistics
+    return _LeftToKeras()
+
+
+class _LeftToKeras:
+    def recording(self):
+        return contextlib.nullcontext()
+
+    def apply(self, applied):
+        del applied
 
 
 class JointStatistics:
@@ -40,7 +60,7 @@ class JointStatistics:
     def __init__(self, network):
         self.layers = [
             layer
-            for layer in network._flatten_layers()
+            for layer in keras_compat.all_layers(network)
             if isinstance(layer, keras.layers.BatchNormalization)
             and layer.trainable
             and not layer.renorm
@@ -63,15 +83,13 @@ class JointStatistics:
             for layer in self.layers
         }
         self._moments = {id(layer): [] for layer in self.layers}
-        # `_moments` is BatchNormalization's (private) hook that computes
-        # the batch mean and variance in training mode (Keras 3.15).
         with contextlib.ExitStack() as stack:
             for layer in self.layers:
                 moments = self._moments[id(layer)]
                 stack.enter_context(
                     call_recorder.observe(
                         layer,
-                        "_moments",
+                        keras_compat.BATCHNORM_MOMENTS,
                         lambda original, args, result, moments=moments: (
                             moments.append(result)
                         ),

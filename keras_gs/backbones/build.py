@@ -1,35 +1,16 @@
-"""The registry of backbone names and `get`, the one way to build one."""
+"""`get`: the one way to build a backbone by name, with its weights."""
 
-import inspect
-from collections.abc import Callable
 from collections.abc import Sequence
 
 import keras
 
-_BUILDERS: dict[str, Callable[..., keras.Model]] = {}
-
-
-def register(name: str):
-    """Function decorator: registers a builder under the name users type.
-
-    A builder is called as `builder(input_shape, num_classes, **kwargs)` and
-    returns an unloaded `keras.Model` from images to logits; `get` loads
-    the weights.
-    """
-
-    def decorator(builder):
-        if name in _BUILDERS:
-            raise ValueError(f"Backbone name {name!r} is already registered.")
-        _BUILDERS[name] = builder
-        return builder
-
-    return decorator
+from keras_gs.backbones import catalog
+from keras_gs.backbones import weights as weights_lib
 
 
 def names() -> list[str]:
     """The backbone names that `get` accepts, sorted."""
-    _import_builders()
-    return sorted(_BUILDERS)
+    return catalog.names()
 
 
 def get(
@@ -48,8 +29,8 @@ def get(
         num_classes: int, the number of outputs (logits).
         weights: None (random initialization), a path to a Keras
             `.weights.h5` file, or `"imagenet"` (torchvision's ImageNet
-            weights, ported by `tools/port_torchvision_weights.py`; see
-            `keras_gs.backbones.weights`). The last layer, `logits`, is
+            weights, ported by `keras_gs.backbones.port_torchvision_weights`;
+            see `keras_gs.backbones.weights`). The last layer, `logits`, is
             loaded only when `num_classes` matches the file's. Defaults to
             `None`.
         cache_dir: str or None, where `weights="imagenet"` looks. Defaults
@@ -70,35 +51,20 @@ def get(
     )
     ```
     """
-    _import_builders()
-    if name not in _BUILDERS:
-        raise ValueError(
-            f"Unknown backbone. Received: name={name!r}. "
-            f"Valid: {', '.join(sorted(_BUILDERS))}."
-        )
+    backbone = catalog.find(name)
     if int(num_classes) < 1:
         raise ValueError(
             f"Backbone {name!r}: `num_classes` must be >= 1. "
             f"Received: num_classes={num_classes}"
         )
-    builder = _BUILDERS[name]
-    options = list(inspect.signature(builder).parameters)[2:]
+    options = backbone.options()
     unknown = sorted(set(kwargs) - set(options))
     if unknown:
         raise ValueError(
             f"Backbone {name!r} has no option {', '.join(unknown)}. "
             f"Valid: {', '.join(options) or 'none'}."
         )
-    model = builder(tuple(input_shape), int(num_classes), **kwargs)
+    model = backbone.build(input_shape, num_classes, **kwargs)
     if weights is not None:
-        from keras_gs.backbones import weights as weights_lib
-
         weights_lib.load(model, name, weights, cache=cache_dir)
     return model
-
-
-def _import_builders():
-    # Importing a builder module registers its names.
-    from keras_gs.backbones import alexnet  # noqa: F401
-    from keras_gs.backbones import resnet  # noqa: F401
-    from keras_gs.backbones import small_cnn  # noqa: F401

@@ -21,7 +21,7 @@ top-level layers, named as in the model.
 
 import tensorflow as tf
 
-from keras_gs import conflicts
+from keras_gs.conflicts import measures as conflicts
 
 
 def layer_statistics(domain_grads, replaced_masks, groups):

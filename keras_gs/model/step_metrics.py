@@ -1,0 +1,125 @@
+"""`StepMetrics`: the training step's own metrics, held as one metric.
+
+Keras reports a model's loss and compiled metrics; the surgery step adds
+each domain's loss, the conflict measures and the count of skipped steps.
+They are held in one `keras.metrics.Metric` whose result is a dict, as
+Keras's `CompileMetrics` holds the compiled ones, so the model updates,
+reports and resets them in one call, and `evaluate` can leave them out by
+name.
+"""
+
+import keras
+import tensorflow as tf
+
+from keras_gs.utils import distribute
+
+
+class StepCount(keras.metrics.Metric):
+    """Counts the steps for which `update_state(True)` was called.
+
+    Every replica makes the same call (the decision is taken on all-reduced
+    gradients), so the count is read from the first replica rather than
+    summed over all of them.
+    """
+
+    def __init__(self, name="step_count", dtype="float32"):
+        super().__init__(name=name, dtype=dtype)
+        self.count = self.add_variable(
+            shape=(),
+            initializer="zeros",
+            dtype=self.dtype,
+            aggregation="only_first_replica",
+            name="count",
+        )
+
+    def update_state(self, counted):
+        self.count.assign_add(keras.ops.cast(counted, self.dtype))
+
+    def result(self):
+        return keras.ops.convert_to_tensor(self.count)
+
+    def reset_state(self):
+        self.count.assign(0.0)
+
+
+class StepMetrics(keras.metrics.Metric):
+    """`loss_<k>`, `agreement`, `cosine` and `skipped_steps` of a step.
+
+    Epoch averages over the applied steps (a skipped step, whose gradients
+    were not finite, changes none of them but `skipped_steps`); the
+    conflict measures over the measured steps only.
+
+    Args:
+        num_domains: int, K.
+        conflicts: bool, whether the step measures `agreement` and
+            `cosine` (not with a single gradient).
+        conflict_every: int, they are measured when `step %
+            conflict_every == 0`.
+    """
+
+    def __init__(self, num_domains, conflicts, conflict_every, name="step"):
+        super().__init__(name=name)
+        self.conflict_every = conflict_every
+        self.domain_losses = [
+            keras.metrics.Mean(name=f"loss_{k}") for k in range(num_domains)
+        ]
+        self.conflicts = (
+            [keras.metrics.Mean(name="agreement"), keras.metrics.Mean(name="cosine")]
+            if conflicts
+            else []
+        )
+        self.skipped_steps = StepCount(name="skipped_steps")
+        self._parts = self.domain_losses + self.conflicts + [
+            self.skipped_steps
+        ]
+
+    @property
+    def names(self):
+        return [m.name for m in self._parts]
+
+    @property
+    def variables(self):
+        # The sub-metrics' own variables (Keras tracks none of them here).
+        return [v for m in self._parts for v in m.variables]
+
+    def update_state(
+        self, loss_tracker, domain_losses, measures, applied, batch, step
+    ):
+        """Records one step.
+
+        Args:
+            loss_tracker: Keras's `loss` metric of the model: it gets the
+                mean of the domain losses.
+            domain_losses: K scalars, each domain's loss as Keras computed
+                it (divided by the number of replicas).
+            measures: `(agreement, cosine)`, or `()` without conflicts.
+            applied: scalar bool, whether the step changed the weights.
+            batch: scalar float, examples per domain (the average's weight).
+            step: scalar int, the optimizer step of the update.
+        """
+        weight = tf.cast(applied, tf.float32)
+
+        def record(metric, value, sample_weight):
+            # NaN * 0 is NaN: drop the value itself, not only its weight.
+            value = tf.cast(value, tf.float32)
+            metric.update_state(
+                tf.where(applied, value, 0.0),
+                sample_weight=sample_weight * weight,
+            )
+
+        # Keras divided each loss by R; record the loss itself.
+        losses = [loss * distribute.num_replicas() for loss in domain_losses]
+        record(loss_tracker, tf.add_n(losses) / len(losses), batch)
+        for metric, loss in zip(self.domain_losses, losses):
+            record(metric, loss, batch)
+        measured = tf.cast(tf.equal(step % self.conflict_every, 0), tf.float32)
+        for metric, value in zip(self.conflicts, measures):
+            record(metric, value, measured)
+        self.skipped_steps.update_state(tf.logical_not(applied))
+
+    def result(self):
+        return {m.name: m.result() for m in self._parts}
+
+    def reset_state(self):
+        for metric in self._parts:
+            metric.reset_state()
