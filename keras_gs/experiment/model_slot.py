@@ -111,11 +111,13 @@ class ModelSlot:
         self.fits = 0
 
     def reset(self):
-        """Puts the network and the optimizer back to their initial state."""
+        """Puts the network, the optimizer and the surgery's state (GradVac,
+        Nash-MTL) back to their initial state."""
         for variable, value in zip(
             self.network.variables, self.initial_state["network"]
         ):
             variable.assign(value)
+        self.model.reset_surgery_state()
         for variable, value in zip(
             self.model.optimizer.variables, self._initial_optimizer
         ):

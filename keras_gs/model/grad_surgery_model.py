@@ -15,6 +15,7 @@ from keras_gs.model import passes
 from keras_gs.model import regularization
 from keras_gs.model import replicas
 from keras_gs.model.step_metrics import StepMetrics
+from keras_gs.model.surgery_state import SurgeryState
 from keras_gs.utils.choices import check_choice
 
 
@@ -94,8 +95,9 @@ class GradSurgeryModel(keras.Model):
             or `"per_domain"` (once per domain pass). Defaults to
             `"joint"`.
         seed: int or None, seed of the surgery's random draws (Agr-Rand
-            noise, PCGrad order); combined with the optimizer step, so draws
-            are the same on every replica and reproducible. Drawn at
+            noise, PCGrad and GradVac orders, GradDrop's uniforms);
+            combined with the optimizer step, so draws are the same on
+            every replica and reproducible. Drawn at
             random and recorded in the config when None. Defaults to `None`.
         conflict_every: int, measure `agreement` and `cosine` every this
             many steps (their epoch averages are over the measured steps);
@@ -180,6 +182,7 @@ class GradSurgeryModel(keras.Model):
             )
         self.num_domains = None
         self.step_metrics = None
+        self.surgery_state = None
         self._combiner = None
         self._layer_monitor = None
         self._domain_batches = False
@@ -302,6 +305,27 @@ class GradSurgeryModel(keras.Model):
                 conflicts=not self.surgery.joint_batch,
                 conflict_every=self.conflict_every,
             )
+        self._build_surgery_state()
+
+    def _build_surgery_state(self):
+        """The surgery's state variables (GradVac, Nash-MTL), once K is
+        known and the network built (the state may be per layer)."""
+        if self.surgery_state is not None or not self.network.built:
+            return
+        self.surgery_state = SurgeryState(
+            self.surgery,
+            self.num_domains,
+            self.network,
+            self.distribute_strategy,
+        )
+        # Tracked by the model: in `model.variables`, `.keras` files and
+        # the experiment's backups.
+        self._surgery_variables = list(self.surgery_state.variables.values())
+
+    def reset_surgery_state(self):
+        """Puts the surgery's state back to its value before any step."""
+        if self.surgery_state is not None:
+            self.surgery_state.reset()
 
     @contextlib.contextmanager
     def _domain_axis_batches(self):
@@ -328,6 +352,9 @@ class GradSurgeryModel(keras.Model):
                 for t in domain_axis.split(x, y, sample_weight, self.num_domains)
             )
         super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+        if self.num_domains is not None:
+            # A network built just now, from the first batch.
+            self._build_surgery_state()
 
     # -- the step's parts -----------------------------------------------------
 
@@ -344,6 +371,7 @@ class GradSurgeryModel(keras.Model):
                 # compiled anyway.
                 jit_compile=self.jit_surgery in ("auto", True),
                 layer_monitor=self._layer_monitor,
+                surgery_state=self.surgery_state,
             )
         return self._combiner
 

@@ -1,9 +1,12 @@
 """Aligned-MTL: the update from the condition-number-one balanced system."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery import gram_ops
+from keras_gs.surgery.gram_weighting import GramWeighting
 from keras_gs.surgery.upgrad import preference_vector
+from keras_gs.utils.choices import check_choice
 
 SCALE_MODES = ("min", "median", "rmse")
 
@@ -79,3 +82,46 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     )
     balance = tf.where(rank > 0, balance, tf.eye(k, dtype=tf.float64))
     return tf.cast(tf.linalg.matvec(balance, p), gram.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class AlignedMTL(GramWeighting):
+    """Aligned-MTL: the update of the balanced system of gradients.
+
+    With G = V L V^T, B = sqrt(s) V L^-1/2 V^T turns the gradients into
+    orthogonal ones of equal norm sqrt(s) (condition number 1), and
+    d = J^T B 1/K (`aligned_mtl_weights`). `scale_mode` chooses s: the
+    smallest kept eigenvalue ("min"), their median ("median"), or their
+    mean ("rmse").
+
+    Scale: K identical gradients g give g. LibMTL's `Aligned_MTL` sums B
+    (K times this; it also calls `torch.symeig`, removed from PyTorch 2).
+    With "min", nearly collinear gradients collapse the update, as in the
+    reference implementations.
+
+    Departures from TorchJD 0.18 (`AlignedMTL`): none in the maths.
+
+    Args:
+        scale_mode: str, "min", "median" or "rmse". Defaults to `"min"`.
+
+    Example:
+
+    >>> keras_gs.surgery.get("aligned-mtl", scale_mode="median")
+    AlignedMTL(scale_mode='median')
+
+    Reference: [Independent Component Alignment for Multi-Task Learning](
+    https://arxiv.org/abs/2305.19000), CVPR 2023.
+    """
+
+    name = "aligned-mtl"
+
+    def __init__(self, scale_mode="min"):
+        self.scale_mode = check_choice(
+            scale_mode, SCALE_MODES, "scale_mode", "Aligned-MTL scale mode"
+        )
+
+    def weights(self, gram, seed):
+        return aligned_mtl_weights(gram, self.scale_mode)
+
+    def get_config(self):
+        return {"scale_mode": self.scale_mode}

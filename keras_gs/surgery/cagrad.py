@@ -1,9 +1,12 @@
 """CAGrad: conflict-averse gradient descent."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery import gram_ops
 from keras_gs.surgery.dual_cone import dual_cone_projection_weights
+from keras_gs.surgery.gram_weighting import GramWeighting
+from keras_gs.utils.choices import check_choice
 
 RESCALES = (0, 1, 2)
 
@@ -147,3 +150,52 @@ def _dual_solution(g, b, rho):
         valid & tf.math.is_finite(value), value, tf.constant(1e300, tf.float64)
     )
     return tf.gather(w, tf.argmin(value))
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class CAGrad(GramWeighting):
+    """CAGrad: the best worst-domain improvement in a ball around the mean.
+
+    With g0 the mean gradient, d maximises min_k <g_k, d> subject to
+    |d - g0| <= c |g0|, i.e. d = g0 + c |g0| g_w / |g_w| with g_w = J^T w*
+    from CAGrad's dual problem, solved exactly (`cagrad_weights`).
+
+    Scale: K identical gradients g give (1 + c) g, as TorchJD's `CAGrad`
+    (`rescale=0`); LibMTL's `CAGrad` divides by 1 + c^2 by default
+    (`rescale=1`: 1.2 g at c = 0.5), or by 1 + c (`rescale=2`: g).
+
+    Departures from TorchJD 0.18 (c required there, cvxpy CLARABEL):
+    exact; no cut-off returning d = 0 when the sum of squared gradient
+    norms is below 1e-4 or with one zero gradient (then d is the mean
+    projected onto the dual cone, a point of the ball as good as any).
+
+    Args:
+        c: float >= 0, the ball's radius relative to |g0|. Defaults to
+            `0.5` (LibMTL's `calpha`).
+        rescale: int, 0 (none, TorchJD), 1 (divide by 1 + c^2, LibMTL's
+            default) or 2 (divide by 1 + c). Defaults to `0`.
+
+    Example:
+
+    >>> keras_gs.surgery.get("cagrad", c=0.4)
+    CAGrad(c=0.4, rescale=0)
+
+    Reference: [Conflict-Averse Gradient Descent for Multi-task Learning](
+    https://arxiv.org/abs/2110.14048), NeurIPS 2021.
+    """
+
+    name = "cagrad"
+
+    def __init__(self, c=0.5, rescale=0):
+        if not float(c) >= 0.0:
+            raise ValueError(f"cagrad: `c` must be >= 0. Received: c={c}")
+        self.c = float(c)
+        self.rescale = check_choice(
+            rescale, RESCALES, "rescale", "CAGrad rescale"
+        )
+
+    def weights(self, gram, seed):
+        return cagrad_weights(gram, self.c, self.rescale)
+
+    def get_config(self):
+        return {"c": self.c, "rescale": self.rescale}

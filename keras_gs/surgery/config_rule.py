@@ -1,8 +1,10 @@
 """ConFIG: conflict-free inverse gradients, from the Gram matrix."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery import gram_ops
+from keras_gs.surgery.gram_weighting import GramWeighting
 from keras_gs.surgery.upgrad import preference_vector
 
 
@@ -67,3 +69,35 @@ def config_weights(gram, pref_vector=None):
     factor = tf.math.divide_no_nan(tf.reduce_sum(gw), tf.reduce_sum(w * gw))
     factor = tf.where(vanishes, tf.constant(0.0, tf.float64), factor)
     return tf.cast(factor * w, gram.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class ConFIG(GramWeighting):
+    """ConFIG: the direction with equal cosines to every domain gradient,
+    with the length of the gradients' summed projections on it.
+
+    b = pinv(U) 1 for the unit gradients U, b^ = b / |b| and
+    d = (sum_k <g_k, b^>) b^, computed from the Gram matrix
+    (`config_weights`).
+
+    Scale: K identical gradients g give K g (a sum).
+
+    Departures from TorchJD 0.18 (`ConFIG`): from the Gram matrix (the
+    same vector); the pseudo-inverse cut-off is relative to the cosine
+    matrix's eigenvalues, not to max(K, N) eps on the unit gradients
+    (which in float32 drops all but one direction once N > ~1e6). The
+    momentum variant M-ConFIG is not included.
+
+    Example:
+
+    >>> keras_gs.surgery.get("config")
+    ConFIG()
+
+    Reference: [ConFIG: Towards Conflict-free Training of Physics Informed
+    Neural Networks](https://arxiv.org/abs/2408.11104), ICLR 2025.
+    """
+
+    name = "config"
+
+    def weights(self, gram, seed):
+        return config_weights(gram)

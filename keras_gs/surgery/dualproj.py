@@ -1,10 +1,12 @@
 """DualProj: the mean of the domain gradients projected onto the dual
 cone."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery import gram_ops
 from keras_gs.surgery.dual_cone import dual_cone_projection_weights
+from keras_gs.surgery.gram_weighting import GramWeighting
 from keras_gs.surgery.upgrad import preference_vector
 
 
@@ -40,3 +42,32 @@ def dualproj_weights(gram, pref_vector=None):
     p = preference_vector(pref_vector, k, "dualproj")
     projection = dual_cone_projection_weights(gram, p[None, :])
     return tf.cast(projection[0], gram.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class DualProj(GramWeighting):
+    """DualProj: the mean gradient projected onto the dual cone
+    {x : <x, g_k> >= 0 for all k}.
+
+    d = pi(sum_k g_k / K), the closest vector to the mean that conflicts
+    with no domain (`dualproj_weights`, exact).
+
+    Scale: K identical gradients g give g (the mean when nothing conflicts
+    with it).
+
+    Departures from TorchJD 0.18 (`DualProj`): as `UPGrad`'s (exact
+    projection, no 1e-4 ridge, no small-gradient cut-off).
+
+    Example:
+
+    >>> keras_gs.surgery.get("dualproj")
+    DualProj()
+
+    Reference: [Jacobian Descent for Multi-Objective Optimization](
+    https://arxiv.org/abs/2406.16232), 2024.
+    """
+
+    name = "dualproj"
+
+    def weights(self, gram, seed):
+        return dualproj_weights(gram)

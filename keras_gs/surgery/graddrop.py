@@ -1,6 +1,11 @@
 """GradDrop: keep, per component, the gradients of one sign at random."""
 
+import functools
+
+import keras
 import tensorflow as tf
+
+from keras_gs.surgery.elementwise import ElementwiseRule
 
 
 @tf.autograph.experimental.do_not_convert
@@ -65,3 +70,71 @@ def graddrop(domain_grads, uniforms, leak=0.0):
             terms.append(factor * x)
         update.append(tf.add_n(terms))
     return update
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class GradDrop(ElementwiseRule):
+    """GradDrop: per component, keep the gradients of one sign, drawn at
+    random in proportion to the sign's share of the gradient mass.
+
+    P = 1/2 (1 + sum_k g_k / sum_k |g_k|) per component; with U uniform in
+    [0, 1), the positive gradients are kept where P > U, the negative ones
+    where P < U (`graddrop`). U is drawn anew each step, statelessly from
+    the step's seed, the same on every replica.
+
+    Scale: a sum; K identical gradients g give K g.
+
+    As TorchJD's `GradDrop` (f = identity) on parameter gradients. LibMTL's
+    `GradDrop` works on the gradients of a shared representation with a
+    batch sign correction, a different quantity.
+
+    Args:
+        leak: float in [0, 1], the share of every gradient always let
+            through. Defaults to `0.0`.
+
+    Example:
+
+    >>> keras_gs.surgery.get("graddrop", leak=0.1)
+    GradDrop(leak=0.1)
+
+    Reference: [Just Pick a Sign: Optimizing Deep Multitask Models with
+    Gradient Sign Dropout](https://arxiv.org/abs/2010.06808), NeurIPS 2020.
+    """
+
+    name = "graddrop"
+    random = True
+
+    def __init__(self, leak=0.0):
+        if not 0.0 <= float(leak) <= 1.0:
+            raise ValueError(
+                f"graddrop: `leak` must be in [0, 1]. Received: leak={leak}"
+            )
+        self.leak = float(leak)
+
+    def combine(self, domain_grads, seed):
+        seed = tf.cast(seed, tf.int64)
+        uniforms = [
+            tf.random.stateless_uniform(
+                tf.shape(g),
+                seed=tf.random.experimental.stateless_fold_in(seed, index),
+                dtype=g.dtype,
+            )
+            for index, g in enumerate(domain_grads[0])
+        ]
+        return graddrop(domain_grads, uniforms, self.leak)
+
+    def replaced_masks(self, domain_grads):
+        # A component with gradients of both signs loses one side.
+        masks = []
+        for variable_grads in zip(*domain_grads):
+            positive = functools.reduce(
+                tf.logical_or, [g > 0 for g in variable_grads]
+            )
+            negative = functools.reduce(
+                tf.logical_or, [g < 0 for g in variable_grads]
+            )
+            masks.append(positive & negative)
+        return masks
+
+    def get_config(self):
+        return {"leak": self.leak}

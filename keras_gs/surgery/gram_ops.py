@@ -40,9 +40,10 @@ def check_enumerable(k: int, rule: str) -> None:
 
 
 def float64_gram(gram):
-    """G in float64, made exactly symmetric, with a non-negative diagonal."""
+    """G in float64, made exactly symmetric, with a non-negative diagonal
+    (leading axes, if any, are a batch of Gram matrices)."""
     g = tf.cast(gram, tf.float64)
-    g = 0.5 * (g + tf.transpose(g))
+    g = 0.5 * (g + tf.linalg.matrix_transpose(g))
     return tf.linalg.set_diag(g, tf.nn.relu(tf.linalg.diag_part(g)))
 
 

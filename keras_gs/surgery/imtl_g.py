@@ -1,8 +1,10 @@
 """IMTL-G: the update with equal projections on every domain's direction."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery import gram_ops
+from keras_gs.surgery.gram_weighting import GramWeighting
 
 
 @tf.autograph.experimental.do_not_convert
@@ -51,3 +53,34 @@ def imtl_g_weights(gram):
     total = tf.where(vanishes, tf.ones_like(total), total)
     weights = tf.where(vanishes, tf.zeros_like(v), v / total)
     return tf.cast(weights, gram.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class IMTLG(GramWeighting):
+    """IMTL-G: the update whose projections on every domain's unit
+    gradient are equal.
+
+    w = pinv(G) sqrt(diag G) / sum(...), d = sum_k w_k g_k
+    (`imtl_g_weights`): <d, g_k / |g_k|> is the same for every k when G is
+    invertible.
+
+    Scale: weights sum to 1; K identical gradients g give g.
+
+    Departures from TorchJD 0.18 (`IMTLG`): the "sum of weights = 0" test
+    (exactly opposed gradients: d = 0) is relative to the gradients'
+    scale. LibMTL's `IMTL` is IMTL-L + IMTL-G: it also learns loss scales,
+    and returns NaN with a zero gradient; only IMTL-G is here.
+
+    Example:
+
+    >>> keras_gs.surgery.get("imtl-g")
+    IMTLG()
+
+    Reference: [Towards Impartial Multi-task Learning](
+    https://openreview.net/forum?id=IMPnRXEWpvr), ICLR 2021.
+    """
+
+    name = "imtl-g"
+
+    def weights(self, gram, seed):
+        return imtl_g_weights(gram)

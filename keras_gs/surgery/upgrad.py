@@ -1,10 +1,12 @@
 """UPGrad: the mean of the domain gradients, each projected onto the dual
 cone."""
 
+import keras
 import tensorflow as tf
 
 from keras_gs.surgery import gram_ops
 from keras_gs.surgery.dual_cone import dual_cone_projection_weights
+from keras_gs.surgery.gram_weighting import GramWeighting
 
 
 def preference_vector(pref_vector, k: int, rule: str):
@@ -54,3 +56,35 @@ def upgrad_weights(gram, pref_vector=None):
     p = preference_vector(pref_vector, k, "upgrad")
     projections = dual_cone_projection_weights(gram, tf.linalg.diag(p))
     return tf.cast(tf.reduce_sum(projections, axis=0), gram.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class UPGrad(GramWeighting):
+    """UPGrad: the mean of the domain gradients, each first projected onto
+    the dual cone {x : <x, g_k> >= 0 for all k}.
+
+    d = sum_i pi(g_i / K), the projections exact (`upgrad_weights`), so
+    <d, g_k> >= 0 for every k: d conflicts with no domain.
+
+    Scale: K identical gradients g give g (the mean when nothing
+    conflicts).
+
+    Departures from TorchJD 0.18 (`UPGrad`, quadprog on G / tr G + 1e-4 I):
+    the projection is exact, without the 1e-4 ridge (with which the update
+    conflicts with a domain whose gradient is 1e5 times smaller than the
+    others') nor the cut-off that returns the mean when the sum of squared
+    norms is below 1e-4. LibMTL's `UPGrad` copies TorchJD's.
+
+    Example:
+
+    >>> keras_gs.surgery.get("upgrad")
+    UPGrad()
+
+    Reference: [Jacobian Descent for Multi-Objective Optimization](
+    https://arxiv.org/abs/2406.16232), 2024.
+    """
+
+    name = "upgrad"
+
+    def weights(self, gram, seed):
+        return upgrad_weights(gram)
