@@ -28,7 +28,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-DEFAULT_SURGERIES = "sum,mean,agr-sum,agr-rand,pcgrad,and-mask,sand-mask"
+DEFAULT_SURGERIES = (
+    "sum,mean,agr-sum,agr-rand,pcgrad,and-mask,sand-mask,mgda,cagrad,"
+    "gradvac,imtl-g,upgrad,dualproj,nash-mtl,aligned-mtl,graddrop,config"
+)
 
 flags.DEFINE_string("backbone", "resnet18", "keras_gs.backbones name.")
 flags.DEFINE_integer("image_size", 64, "Square input side.")
