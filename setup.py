@@ -36,6 +36,12 @@ setuptools.setup(
         # tensorflow-datasets 4.9 imports it to prepare any builder but does
         # not declare it.
         "importlib_resources",
+        # keras_gs.sweeps: the sweep's jobs, heartbeats, retries, samplers
+        # and pruners live in an Optuna storage (SQLite or PostgreSQL).
+        "optuna>=4.5",
+        # The PostgreSQL driver of a storage shared by several machines
+        # (--storage=postgresql://...).
+        "psycopg2-binary>=2.9",
     ],
     # dill: tfds.testing's builder test case needs it.
     extras_require={"test": ["pytest>=8", "dill"]},

@@ -19,8 +19,12 @@ import signal
 import threading
 
 
-class Terminated(Exception):
-    """SIGTERM arrived: the run stopped after its backup."""
+class Terminated(BaseException):
+    """SIGTERM arrived: the run stopped after its backup.
+
+    A `BaseException`, as KeyboardInterrupt: code that catches `Exception`
+    (Optuna's trial runner) lets it through.
+    """
 
 
 _received = []

@@ -81,9 +81,13 @@ class Experiment:
 
     Args:
         config: an `ExperimentConfig`.
+        runs: list of `RunSpec`, the runs this experiment covers (each
+            checked against the work directory), e.g. one trial of a
+            hyper-parameter sweep; None for every trial, target and
+            surgery of `config`. Defaults to `None`.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, runs=None):
         self.config = config.validate()
         started = time.perf_counter()
         self.strategy = distribution.make_strategy(config.strategy)
@@ -107,19 +111,29 @@ class Experiment:
             for target in self.targets
             for surgery in config.surgery
         ]
+        if runs is not None:
+            self.runs = [_covered(r, self.runs) for r in runs]
         self.finished = [r for r in self.runs if self._check_workdir(r)]
         self.seconds_loading = time.perf_counter() - started
+        # Models by `slot_key`, kept between calls of `run`.
+        self._slots = {}
 
     # -- the loop -----------------------------------------------------------
 
-    def run(self, progress: Progress | None = None) -> ExperimentSummary:
+    def run(
+        self, progress: Progress | None = None, runs=None
+    ) -> ExperimentSummary:
         """Trains every unfinished run, then writes the results table.
 
         A run that another process is training (it holds the run's lock)
-        is skipped and said so.
+        is skipped and said so. Calling it again trains more runs on the
+        models already built (a run of the same surgery and trial reuses
+        its traced model).
 
         Args:
             progress: a `Progress`, or None for one printing to stdout.
+            runs: list of `RunSpec` from `self.runs` to train now; None for
+                all of them. Finished ones are skipped. Defaults to `None`.
 
         Returns:
             An `ExperimentSummary`.
@@ -129,17 +143,20 @@ class Experiment:
             # Process-wide and irreversible: only once the input is known
             # to be good.
             tf.config.experimental.enable_op_determinism()
-        pending = [r for r in self.runs if r not in self.finished]
+        requested = self.runs if runs is None else list(runs)
+        pending = [r for r in requested if r not in self.finished]
+        skipped = [r for r in requested if r in self.finished]
         if progress is None:
             progress = Progress(len(pending), config.steps)
-        if self.finished:
+        if skipped:
             progress.print(
-                f"{len(self.finished)} of {len(self.runs)} runs already "
+                f"{len(skipped)} of {len(requested)} runs already "
                 f"finished in {config.workdir}: skipped."
             )
         watch = Stopwatch()
         watch.seconds["loading"] = self.seconds_loading
-        slots, results, busy = {}, {}, []
+        self.seconds_loading = 0.0  # Counted once, in the first call.
+        slots, results, busy = self._slots, {}, []
         for spec in pending:
             with watch.timing("loading"):
                 splits = self._target_splits(spec.test_domain)
@@ -155,6 +172,7 @@ class Experiment:
                 with watch.timing("building"):
                     # One model per surgery of the current trial.
                     slots = {k: s for k, s in slots.items() if k[1] == trial_seed}
+                    self._slots = slots
                     slots[key] = ModelSlot(
                         config,
                         spec.surgery,
@@ -179,6 +197,7 @@ class Experiment:
                 timing["train"] + timing["evaluation"] + timing["writing"]
             )
             results[spec] = result
+            self.finished.append(spec)
         report_paths, found = [], []
         if self.writes_files:
             with watch.timing("writing"):
@@ -186,7 +205,7 @@ class Experiment:
                 report_paths = tables.write_reports(config.workdir, found)
         return ExperimentSummary(
             results=results,
-            skipped=list(self.finished),
+            skipped=skipped,
             busy=busy,
             tables=found,
             markdown=tables.markdown(found),
@@ -274,6 +293,16 @@ class Experiment:
 def run_experiment(config, progress: Progress | None = None):
     """`Experiment(config).run(progress)`: runs the protocol; see there."""
     return Experiment(config).run(progress)
+
+
+def _covered(spec, runs):
+    """`spec` if `runs` holds it; a ValueError naming the valid ones if not."""
+    if spec not in runs:
+        raise ValueError(
+            f"The experiment has no run {spec.name}. Valid: "
+            f"{', '.join(r.name for r in runs)}"
+        )
+    return spec
 
 
 def _backup_step(config, spec):

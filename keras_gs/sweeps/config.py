@@ -1,0 +1,212 @@
+"""`SweepConfig`: the settings of a hyper-parameter sweep."""
+
+import dataclasses
+import os
+
+import optuna
+
+from keras_gs.experiment import ExperimentConfig
+from keras_gs.sweeps import registry
+from keras_gs.sweeps.jobs import Job
+
+SAMPLERS = ("random", "tpe")
+PRUNERS = ("none", "median")
+SWEEP_FILE = "sweep.json"
+DATABASE = "sweep.db"
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """A sweep: `n_hparams` configurations per surgery, target and trial.
+
+    Every job is one run of the protocol (`keras_gs.experiment`):
+    configuration `index` of `experiment.surgery[s]`, target `t`, trial `n`,
+    written to `<workdir>/hparams_<index>/<dataset>/<surgery>/<t>/trial_<n>/`
+    (so each `hparams_<index>` folder is an experiment's work directory, and
+    `hparams_0` is exactly what `tools/train.py` with the flagfile makes).
+
+    Args:
+        experiment: `ExperimentConfig`, the flagfile's settings:
+            configuration 0 of every search, and what all configurations
+            share (dataset, surgeries, targets, trials, steps, workdir).
+        n_hparams: int, configurations per (surgery, target, trial).
+            Defaults to `20` (DomainBed's).
+        sampler: str, `"random"` (DomainBed's random search: configuration
+            i > 0 is `registry.draw`) or `"tpe"` (Optuna's TPE proposes
+            configurations 1, 2, ... from the finished ones of the same
+            search). Defaults to `"random"`.
+        pruner: str, `"none"` or `"median"` (Optuna's MedianPruner stops a
+            run whose source-validation accuracy falls below the median of
+            the search's finished runs at the same step). Defaults to
+            `"none"`.
+        name: str or None, the sweep's name in the storage; None for the
+            work directory's base name. Defaults to `None`.
+        storage: str or None, an Optuna storage URL (`sqlite:///...`,
+            `postgresql://user:password@host:port/database`); None for
+            `sqlite:///<workdir>/sweep.db`. Defaults to `None`.
+        heartbeat_interval: int, seconds between a running job's heartbeats.
+            Defaults to `30`.
+        grace_period: int or None, seconds without a heartbeat after which a
+            job counts as dead and is run again; None for 4 heartbeats.
+            Defaults to `None`.
+        max_retry: int, how many times a dead job is run again. Defaults to
+            `3`.
+
+    Example:
+
+    ```python
+    from keras_gs import experiment, sweeps
+
+    config = sweeps.SweepConfig(
+        experiment.ExperimentConfig(steps=300, trials=3, workdir="sweep"),
+        n_hparams=5,
+    )
+    ```
+    """
+
+    experiment: ExperimentConfig
+    n_hparams: int = 20
+    sampler: str = "random"
+    pruner: str = "none"
+    name: str | None = None
+    storage: str | None = None
+    heartbeat_interval: int = 30
+    grace_period: int | None = None
+    max_retry: int = 3
+
+    def validate(self) -> "SweepConfig":
+        """Raises a ValueError naming the first bad setting; returns self.
+
+        Checks the sweep's own settings only (the experiment's are checked
+        by `experiment.validate()`, which loads the registries).
+        """
+        for name in ("n_hparams", "heartbeat_interval"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"`{name}` must be a positive integer. Received: "
+                    f"{name}={value!r}"
+                )
+        if self.max_retry < 0:
+            raise ValueError(
+                "`max_retry` must be >= 0. Received: "
+                f"max_retry={self.max_retry}"
+            )
+        if self.grace_period is not None and not (
+            self.grace_period > self.heartbeat_interval
+        ):
+            raise ValueError(
+                "`grace_period` must exceed `heartbeat_interval` "
+                f"({self.heartbeat_interval} s). Received: "
+                f"grace_period={self.grace_period}"
+            )
+        for name, valid in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(
+                    f"Unknown {name}. Received: {name}="
+                    f"{getattr(self, name)!r}. Valid: {', '.join(valid)}"
+                )
+        if not self.sweep_name:
+            raise ValueError(
+                "The sweep needs a name: give `name`, or a `workdir` with a "
+                f"base name. Received: workdir={self.workdir!r}"
+            )
+        return self
+
+    @property
+    def workdir(self) -> str:
+        return self.experiment.workdir
+
+    @property
+    def sweep_name(self) -> str:
+        if self.name:
+            return self.name
+        return os.path.basename(os.path.abspath(self.workdir))
+
+    @property
+    def storage_url(self) -> str:
+        if self.storage:
+            return self.storage
+        return "sqlite:///" + os.path.abspath(
+            os.path.join(self.workdir, DATABASE)
+        )
+
+    @property
+    def sweep_file(self) -> str:
+        return os.path.join(self.workdir, SWEEP_FILE)
+
+    @property
+    def grace_seconds(self) -> int:
+        return self.grace_period or 4 * self.heartbeat_interval
+
+    def definition(self) -> dict:
+        """What makes two sweeps the same, as JSON-ready values.
+
+        The experiment's result-changing settings, the surgeries, targets
+        and trials, the number of configurations, the sampler and pruner,
+        and the registry's distributions (so that a changed registry is a
+        different sweep). Where files and the storage are is not part of
+        it: machines may keep their runs in different places.
+        """
+        experiment = self.experiment
+        return {
+            "name": self.sweep_name,
+            "dataset": experiment.dataset,
+            "surgery": list(experiment.surgery),
+            "test_domains": experiment.to_dict()["test_domains"],
+            "trials": experiment.trials,
+            "n_hparams": self.n_hparams,
+            "sampler": self.sampler,
+            "pruner": self.pruner,
+            "settings": experiment.result_settings(),
+            "space": {
+                surgery: {
+                    name: optuna.distributions.distribution_to_json(d)
+                    for name, d in registry.space(
+                        experiment.dataset, surgery
+                    ).items()
+                }
+                for surgery in experiment.surgery
+            },
+        }
+
+    def hparams_dir(self, index: int) -> str:
+        """The experiment work directory of configuration `index`."""
+        return os.path.join(self.workdir, f"hparams_{index}")
+
+    def experiment_config(self, job: Job, hparams: dict) -> ExperimentConfig:
+        """The `ExperimentConfig` of `job`'s run, with settings `hparams`.
+
+        Its `trials` covers the job's trial, so that the run's `flags.txt`
+        repeats it with `tools/train.py`.
+        """
+        return dataclasses.replace(
+            registry.configure(self.experiment, job.surgery, hparams),
+            surgery=(job.surgery,),
+            trials=job.trial + 1,
+            workdir=self.hparams_dir(job.index),
+        )
+
+
+def differences(ours: dict, theirs: dict) -> str:
+    """The settings two definitions differ in, as `k=<theirs> there, <ours>
+    now`; empty when they are the same."""
+    keys = sorted(set(ours) | set(theirs))
+    parts = []
+    for key in keys:
+        if ours.get(key) == theirs.get(key):
+            continue
+        if isinstance(ours.get(key), dict) and isinstance(
+            theirs.get(key), dict
+        ):
+            inner = differences(ours[key], theirs[key])
+            parts.append(f"{key}: {inner}")
+        else:
+            parts.append(
+                f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} now"
+            )
+    return "; ".join(parts)
