@@ -1,7 +1,9 @@
 """Surgeries: rules that combine one gradient per domain into one update.
 
 `get(name, **kwargs)` builds one by the name users type; `names()` lists
-them. See `Surgery` for the contract a new surgery follows.
+them. See `Surgery` for the contract a new surgery follows. The table also
+holds DomainBed's methods that change the training step itself (Fish,
+Fishr, IGA: `StepMethod`), so that their names go wherever a surgery's do.
 """
 
 import keras
@@ -13,27 +15,41 @@ from keras_gs.surgery.averaging import ERM
 from keras_gs.surgery.averaging import Mean
 from keras_gs.surgery.averaging import Sum
 from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.fish import Fish
+from keras_gs.surgery.fishr import Fishr
+from keras_gs.surgery.iga import IGA
 from keras_gs.surgery.pcgrad import PCGrad
 from keras_gs.surgery.sand_mask import SandMask
+from keras_gs.surgery.step_method import StepMethod
 from keras_gs.utils.choices import check_choice
 
 # The table of names users type, in the order tables list them (the
 # baseline first). Each class declares its own `name` and `aliases`.
 _CLASSES = (ERM, Sum, Mean, AgrSum, AgrRand, PCGrad, AndMask, SandMask)
+# DomainBed's methods that change the step (after the surgeries in tables).
+_CLASSES += (Fish, Fishr, IGA)
 _TABLE: dict[str, type] = {
     name: cls for cls in _CLASSES for name in (cls.name, *cls.aliases)
 }
 
 
-def names(streams: bool | None = None) -> list[str]:
+def names(
+    streams: bool | None = None, step_method: bool | None = None
+) -> list[str]:
     """The surgery names (aliases included), sorted.
 
     Args:
         streams: None for all; True (False) for the surgeries that can
             (cannot) stream (`Surgery.streams`).
+        step_method: None for all; False for the rules over gradients
+            (those that can be called on gradients), True for the methods
+            that change the step (`Surgery.step_method`).
     """
     return sorted(
-        n for n, cls in _TABLE.items() if streams is None or cls.streams == streams
+        n
+        for n, cls in _TABLE.items()
+        if (streams is None or cls.streams == streams)
+        and (step_method is None or cls.step_method == step_method)
     )
 
 
@@ -99,9 +115,13 @@ __all__ = [
     "AgrSum",
     "AndMask",
     "ERM",
+    "Fish",
+    "Fishr",
+    "IGA",
     "Mean",
     "PCGrad",
     "SandMask",
+    "StepMethod",
     "Sum",
     "Surgery",
     "deserialize",

@@ -36,6 +36,9 @@ class Surgery:
       `GradSurgeryModel` may fuse it with the step's other gradient
       arithmetic. False by default: set it where every op has an XLA
       kernel and compiling measures faster.
+    - `step_method`: True for the registered methods that change the
+      training step itself instead of combining gradients (Fish, Fishr,
+      IGA; see `StepMethod`); they cannot be called on gradients.
     """
 
     name = None
@@ -46,6 +49,7 @@ class Surgery:
     streams = False
     # Whether `from_sums` needs the sign sum (not only the total).
     needs_signs = False
+    step_method = False
 
     def __call__(self, domain_grads, seed=None):
         domain_grads = _validated(domain_grads, type(self).__name__)

@@ -23,7 +23,8 @@ def fit_model(name, steps=4, seed=1, **kwargs):
     return model, history.history
 
 
-@pytest.mark.parametrize("name", keras_gs.surgery.names())
+# Fish, Fishr and IGA: tests/model/test_gradient_matching_fit.py.
+@pytest.mark.parametrize("name", keras_gs.surgery.names(step_method=False))
 def test_fit_save_load_every_surgery(name, tmp_path):
     model, logs = fit_model(name)
     expected = {
