@@ -29,7 +29,8 @@ class ConflictMonitor(keras.callbacks.Callback):
     The logged steps are the optimizer steps 0, N, 2N... (step 0: the
     gradients of the initial weights), each written under its step number.
     Under `tf.distribute` these are the global gradients' measures; only
-    the chief writes. With `erm` (one gradient) it writes nothing.
+    the chief writes. With `erm` (one gradient) it writes nothing, nor
+    with `fish`, `fishr`, `iga` (their steps change the training itself).
 
     Args:
         log_dir: str, the TensorBoard directory (a `conflicts` run is
@@ -67,8 +68,10 @@ class ConflictMonitor(keras.callbacks.Callback):
                 "ConflictMonitor monitors a keras_gs.GradSurgeryModel. "
                 f"Received: a {type(model).__name__}."
             )
-        if model.surgery.joint_batch or model.num_domains is None:
-            return  # ERM: one gradient, nothing to compare.
+        if not model.measures_conflicts or model.num_domains is None:
+            # ERM: one gradient, nothing to compare; Fish, Fishr, IGA: no
+            # domain gradients at one point to compare.
+            return
         attached = model.layer_monitor
         if isinstance(attached, LayerStatistics) and (
             attached.every == self.every_n_steps

@@ -53,6 +53,9 @@ class Surgery:
     in non-trainable variables of the model (saved with it, the same on
     every replica, unchanged by a skipped step); called directly, a
     surgery carries its state from one call to the next itself.
+    - `step_method`: True for the registered methods that change the
+      training step itself instead of combining gradients (Fish, Fishr,
+      IGA; see `StepMethod`); they cannot be called on gradients.
     """
 
     name = None
@@ -61,6 +64,7 @@ class Surgery:
     joint_batch = False
     streams = False
     jit_compile = False
+    step_method = False
 
     def __call__(self, domain_grads, seed=None):
         domain_grads = _validated(domain_grads, type(self).__name__)

@@ -46,7 +46,7 @@ def test_all_surgeries_flagfile_is_the_main_job_with_every_rule():
         keras_gs.surgery.registered().values()
     )]
     assert config.surgery == tuple(rules) and rules[0] == "erm"
-    assert len(rules) == 18 and config.surgery_options == ()
+    assert len(rules) == 21 and config.surgery_options == ()
     main = config_of()
     differ = {
         f.name

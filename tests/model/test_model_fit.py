@@ -24,6 +24,7 @@ def fit_model(name, steps=4, seed=1, **kwargs):
     return model, history.history
 
 
+# Fish, Fishr and IGA: tests/model/test_gradient_matching_fit.py.
 @pytest.mark.parametrize("name", EVERY_BUT_AGGREGATORS)
 def test_fit_save_load_every_surgery(name, tmp_path):
     model, logs = fit_model(name)
