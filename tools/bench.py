@@ -1,5 +1,8 @@
 """Train-step time and memory of every surgery against ERM and plain Keras.
 
+Fish, Fishr and IGA (DomainBed's methods that change the step) are
+measured with the surgeries, with their default hyperparameters.
+
 For a plain Keras model (one tape on the concatenated batch, no keras_gs),
 `erm` and each surgery, prints: the median train-step time over the timed
 steps, images per second, the ratio to `erm`, and the peak memory the step
@@ -28,7 +31,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-DEFAULT_SURGERIES = "sum,mean,agr-sum,agr-rand,pcgrad,and-mask,sand-mask"
+DEFAULT_SURGERIES = (
+    "sum,mean,agr-sum,agr-rand,pcgrad,and-mask,sand-mask,mgda,cagrad,"
+    "gradvac,imtl-g,upgrad,dualproj,nash-mtl,aligned-mtl,graddrop,config,"
+    "fish,fishr,iga"
+)
 
 flags.DEFINE_string("backbone", "resnet18", "keras_gs.backbones name.")
 flags.DEFINE_integer("image_size", 64, "Square input side.")

@@ -30,7 +30,8 @@ class ConflictMonitor(keras.callbacks.Callback):
     The logged steps are the optimizer steps 0, N, 2N... (step 0: the
     gradients of the initial weights), each written under its step number.
     Under `tf.distribute` these are the global gradients' measures; only
-    the chief writes. With `erm` (one gradient) it writes nothing.
+    the chief writes. With `erm` (one gradient) it writes nothing, nor
+    with `fish`, `fishr`, `iga` (their steps change the training itself).
 
     Args:
         log_dir: str, the TensorBoard directory (a `conflicts` run is
@@ -68,11 +69,12 @@ class ConflictMonitor(keras.callbacks.Callback):
                 "ConflictMonitor monitors a keras_gs.GradSurgeryModel. "
                 f"Received: a {type(model).__name__}."
             )
-        if model.surgery.joint_batch:
+        if not model.measures_conflicts:
             warnings.warn(
-                f"ConflictMonitor: surgery {model.surgery.name!r} takes one "
-                "gradient of the joint batch, so there are no domain "
-                "gradients to compare: nothing is logged.",
+                f"ConflictMonitor: {model.surgery.name!r} has no domain "
+                "gradients at one point to compare (ERM takes one gradient of "
+                "the joint batch; Fish, Fishr and IGA change the step "
+                "itself): nothing is logged.",
                 stacklevel=2,
             )
             return

@@ -16,10 +16,12 @@ from keras_gs.experiment import files
 
 
 def model_state(model) -> dict:
-    """The variables a run resumes from: the network's and the optimizer's."""
+    """The variables a run resumes from: the network's, the optimizer's and
+    the training step's own (`GradSurgeryModel.step_variables`)."""
     return {
         "network": [v.numpy() for v in model.network.variables],
         "optimizer": [v.numpy() for v in model.optimizer.variables],
+        "step": [v.numpy() for v in model.step_variables],
     }
 
 

@@ -102,22 +102,27 @@ class ModelSlot:
         self.network = network
         state = checkpoints.model_state(model)
         self.initial_state = state
-        # Adam's moments start at zero: no copy of them is kept.
+        # Adam's moments start at zero (Fish's inner Adam's, Fishr's moving
+        # averages too): no copy of them is kept.
         self._initial_optimizer = [
-            value if value.any() else None for value in state["optimizer"]
+            value if value.any() else None
+            for value in state.pop("optimizer") + state.pop("step")
         ]
-        del state["optimizer"]
         self.count_correct = evaluation.count_correct(network)
         self.fits = 0
 
     def reset(self):
-        """Puts the network and the optimizer back to their initial state."""
+        """Puts the network, the optimizer, the surgery's state (GradVac,
+        Nash-MTL) and the step's own variables (Fish's inner optimizer,
+        Fishr's moving averages) back to their initial state."""
         for variable, value in zip(
             self.network.variables, self.initial_state["network"]
         ):
             variable.assign(value)
+        self.model.reset_surgery_state()
         for variable, value in zip(
-            self.model.optimizer.variables, self._initial_optimizer
+            self.model.optimizer.variables + self.model.step_variables,
+            self._initial_optimizer,
         ):
             if value is None:
                 value = keras.ops.zeros(variable.shape, variable.dtype)

@@ -263,7 +263,7 @@ def train_run(
         start_step=start_step,
     )
     callbacks = [RunEvents(run, carried)]
-    if config.conflicts_every and not slot.model.surgery.joint_batch:
+    if config.conflicts_every and slot.model.measures_conflicts:
         # On every worker: its variables are created collectively; only
         # the chief writes. (ERM has one gradient: nothing to compare.)
         callbacks.append(ConflictMonitor(paths.root, config.conflicts_every))

@@ -4,7 +4,8 @@
 `<dataset>/<surgery>/<test_domain>/trial_<n>`. Tags:
 
 - `train/loss`, `train/accuracy`, `train/agreement`, `train/cosine`,
-  `train/skipped_steps`: averages over the steps since the last evaluation;
+  `train/penalty` (Fishr, IGA), `train/skipped_steps`: averages over the
+  steps since the last evaluation;
 - `domain_loss/<domain>`: each source domain's loss, likewise;
 - `eval/source_val_accuracy`, `eval/target_val_accuracy`,
   `eval/target_test_accuracy`: at each evaluation;
@@ -65,7 +66,8 @@ def evaluation_scalars(entry: dict, source_domains) -> dict:
         "eval/target_test_accuracy": entry["target_test_accuracy"],
         "train/skipped_steps": entry["skipped_steps"],
     }
-    for name in ("loss", "accuracy", "agreement", "cosine"):
+    # `penalty`: Fishr's and IGA's penalty before its weight.
+    for name in ("loss", "accuracy", "agreement", "cosine", "penalty"):
         if name in train:
             values[f"train/{name}"] = train[name]
     for domain in source_domains:

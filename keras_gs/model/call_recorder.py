@@ -30,7 +30,8 @@ def observe(obj, attr, observer):
         obj: the object whose attribute is called (e.g. a layer).
         attr: str, the attribute's name (a method or a callable value).
         observer: callable `(original, args, result)`, called after each
-            call of `obj.<attr>(*args)` made in this thread; `original` is
+            call of `obj.<attr>(*args, **kwargs)` made in this thread (it
+            sees the positional `args`); `original` is
             the unwrapped callable (to call it again without observing).
     """
     key = (id(obj), attr)
@@ -63,8 +64,9 @@ def _observers():
 
 
 def _wrapper(key, original):
-    def call(*args):
-        result = original(*args)
+    def call(*args, **kwargs):
+        # Keyword arguments (a layer's `training=`) pass through unseen.
+        result = original(*args, **kwargs)
         for observer in list(_observers().get(key, ())):
             observer(original, args, result)
         return result

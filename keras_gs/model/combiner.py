@@ -10,6 +10,12 @@ and on measured steps computes the conflict metrics.
 
 - `Gathered` keeps each domain's gradients until `finish`, sums them all
   across replicas in one collective, and calls the surgery on all of them.
+  For a Gram weighting (`keras_gs.surgery.GramWeighting`: PCGrad, MGDA,
+  UPGrad...) it computes the K x K Gram matrix once, with the step's
+  other reductions, and hands the same matrix to the rule (whose weights
+  it solves for in the step's graph, in TensorFlow ops, with the rule's
+  state from `SurgeryState`) and to the `cosine` metric; the weighted sum
+  of the gradients is the rule's element-wise work.
 - `Streaming` (for surgeries with `streams`: sum, mean, agr-sum, and-mask)
   sums each domain's gradients across replicas as their pass ends and
   folds them into running sums, so one domain's gradients are held at a
@@ -28,6 +34,11 @@ import collections
 import tensorflow as tf
 
 from keras_gs import conflicts
+from keras_gs.surgery import FixedWeighting
+from keras_gs.surgery import GramWeighting
+from keras_gs.surgery import SignSumRule
+from keras_gs.surgery.gram_weighting import group_grams
+from keras_gs.surgery.gram_weighting import weighted_sum
 from keras_gs.surgery.running_sums import RunningSums
 from keras_gs.utils import distribute
 
@@ -56,6 +67,7 @@ def make_combiner(
     conflict_every,
     jit_compile,
     layer_monitor=None,
+    surgery_state=None,
 ):
     """The combiner of a step.
 
@@ -79,6 +91,9 @@ def make_combiner(
             ms, finite check 10 vs 17 ms).
         layer_monitor: a `LayerStatistics` or None: per-layer measures on
             the steps it logs (`Gathered` only).
+        surgery_state: the model's `SurgeryState` (parameter groups and
+            state variables of a Gram weighting), or None for the whole
+            network and no state.
     """
     options = dict(
         surgery=surgery,
@@ -95,7 +110,9 @@ def make_combiner(
                 "streaming=False to monitor conflicts per layer."
             )
         return Streaming(**options)
-    return Gathered(layer_monitor=layer_monitor, **options)
+    return Gathered(
+        layer_monitor=layer_monitor, surgery_state=surgery_state, **options
+    )
 
 
 class Combiner:
@@ -144,12 +161,26 @@ class Combiner:
 class Gathered(Combiner):
     """Every domain's gradients at once: one collective, any surgery."""
 
-    def __init__(self, layer_monitor=None, **options):
+    def __init__(self, layer_monitor=None, surgery_state=None, **options):
         super().__init__(**options)
         self.layer_monitor = layer_monitor
+        self.state = surgery_state
+        # Sum and mean weigh by K only: no Gram matrix.
+        self.reads_gram = isinstance(
+            self.surgery, GramWeighting
+        ) and not isinstance(self.surgery, FixedWeighting)
+        self.groups = surgery_state.groups if surgery_state else None
         self._surgery_and_agreement = tf.function(
             self._combine,
             jit_compile=self.jit_compile and self.surgery.jit_compile,
+            autograph=False,
+        )
+        # The K-dimensional problem: in the step's graph (compiled with it
+        # where the whole step is, as on GPU), not fused on its own.
+        self._weights = tf.function(self._weights_of, autograph=False)
+        self._weighted_sum_and_agreement = tf.function(
+            self._weighted,
+            jit_compile=self.jit_compile,
             autograph=False,
         )
         self._reductions = None
@@ -168,12 +199,23 @@ class Gathered(Combiner):
             for k in range(len(state))
         ]
         extra_grads = flat[len(state) * num_variables :]
-        update, agreement = self._surgery_and_agreement(
-            domain_grads, seed, step
-        )
-        finite, cosine, layers = self._finite_cosine_layers(
-            domain_grads, extra_grads, step
-        )
+        if self.reads_gram:
+            finite, grams, cosine, layers = self._finite_cosine_layers(
+                domain_grads, extra_grads, step
+            )
+            weights, finite, new_state = self._weights(grams, seed, finite)
+            update, agreement = self._weighted_sum_and_agreement(
+                domain_grads, weights, step
+            )
+            if self.state is not None:
+                self.state.write(new_state, finite)
+        else:
+            update, agreement = self._surgery_and_agreement(
+                domain_grads, seed, step
+            )
+            finite, _, cosine, layers = self._finite_cosine_layers(
+                domain_grads, extra_grads, step
+            )
         if self.layer_monitor is not None:
             self.layer_monitor.record(layers, step)
         return Combined(
@@ -184,10 +226,23 @@ class Gathered(Combiner):
 
     def _combine(self, domain_grads, seed, step):
         update = self.surgery(domain_grads, seed=seed)
-        agreement = self.measured(
+        return update, self._agreement(domain_grads, step)
+
+    def _agreement(self, domain_grads, step):
+        return self.measured(
             step, lambda: conflicts.agreement_fraction(domain_grads)
         )
-        return update, agreement
+
+    def _weights_of(self, grams, seed, finite):
+        """The rule's (B, K) weights and new state; `finite` and-ed with
+        their finiteness (a failed solve skips the step)."""
+        state = self.state.read() if self.state is not None else {}
+        weights, new_state = self.surgery.group_weights(grams, seed, state)
+        return weights, finite & distribute.all_finite([weights]), new_state
+
+    def _weighted(self, domain_grads, weights, step):
+        update = weighted_sum(domain_grads, weights, self.groups)
+        return update, self._agreement(domain_grads, step)
 
     def _finite_cosine_layers(self, domain_grads, extra_grads, step):
         if self._reductions is None:
@@ -205,15 +260,26 @@ class Gathered(Combiner):
 
     def _reductions_of(self, domain_grads, extra_grads, step):
         finite = distribute.all_finite(sum(domain_grads, []) + extra_grads)
-        cosine = self.measured(
-            step, lambda: conflicts.mean_pairwise_cosine(domain_grads)
-        )
+        grams = ()
+        if self.reads_gram:
+            # Once per step, for the rule and the cosine. Dot products that
+            # overflow skip the step, as non-finite gradients do; the rule
+            # then sees zeros, which every rule maps to finite weights.
+            grams = group_grams(domain_grads, self.groups)
+            finite = finite & distribute.all_finite([grams])
+            grams = tf.where(finite, grams, tf.zeros_like(grams))
+            gram = tf.reduce_sum(grams, axis=0) if self.groups else grams[0]
+            cosine = self.measured(step, lambda: _cosine(gram))
+        else:
+            cosine = self.measured(
+                step, lambda: conflicts.mean_pairwise_cosine(domain_grads)
+            )
         layers = {}
         if self.layer_monitor is not None:
             layers = self.layer_monitor.compute(
                 domain_grads, self.surgery, step
             )
-        return finite, cosine, layers
+        return finite, grams, cosine, layers
 
 
 class Streaming(Combiner):
@@ -241,7 +307,9 @@ class Streaming(Combiner):
         )
 
     def start(self, variables):
-        with_signs = self.surgery.needs_signs or self.measure_conflicts
+        with_signs = (
+            isinstance(self.surgery, SignSumRule) or self.measure_conflicts
+        )
         sums = RunningSums.zeros(variables, with_signs)
         units = [tf.zeros(v.shape, v.dtype) for v in variables]
         return sums, (tf.constant(True), units, tf.constant(0.0))
@@ -318,6 +386,13 @@ class Streaming(Combiner):
         return update, finite, tf.cond(
             measure, measured, lambda: (tf.constant(0.0), tf.constant(0.0))
         )
+
+
+def _cosine(gram):
+    """`conflicts.mean_pairwise_cosine` from the Gram matrix."""
+    if gram.shape[0] < 2:
+        return tf.constant(1.0)
+    return conflicts.cosine_from_gram(gram)
 
 
 def _added(update, extra_grads):

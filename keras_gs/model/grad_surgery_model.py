@@ -11,10 +11,10 @@ from keras_gs.model import batchnorm_statistics
 from keras_gs.model import combiner as combiner_lib
 from keras_gs.model import domain_axis
 from keras_gs.model import keras_compat
-from keras_gs.model import passes
-from keras_gs.model import regularization
 from keras_gs.model import replicas
+from keras_gs.model import steps
 from keras_gs.model.step_metrics import StepMetrics
+from keras_gs.model.surgery_state import SurgeryState
 from keras_gs.utils.choices import check_choice
 
 
@@ -44,6 +44,15 @@ class GradSurgeryModel(keras.Model):
     unchanged. With `erm` there is one gradient, so no `agreement` and
     `cosine`.
 
+    `surgery` may also name one of DomainBed's gradient-matching methods,
+    which change the step itself rather than combine K gradients at one
+    point: `"fish"`, `"fishr"`, `"iga"` (`keras_gs.surgery.Fish`, `Fishr`,
+    `IGA`; their steps are in `keras_gs.model.steps`). Everything else
+    (data layout, `tf.distribute`, saving, the protocol) is the same; they
+    log no `agreement` and `cosine`, Fishr and IGA log their `penalty`,
+    and their state (Fish's inner optimizer, Fishr's moving averages) is
+    in `step_variables`, saved and backed up with the model.
+
     Regularization: weight regularizers (e.g. `kernel_regularizer`) and
     `coupled_l2` are added to the update after the surgery, once per step,
     never masked, as in the paper's code. Losses added with `add_loss`
@@ -68,6 +77,9 @@ class GradSurgeryModel(keras.Model):
       batch (momentum m^K per step; the last domain weighs most). Under
       `tf.distribute` each replica updates its own copy from its own part
       of the batch, as Keras does.
+    Fish ignores `batchnorm_update`: as in DomainBed, each inner step
+    updates the statistics from its domain's batch, and the meta update
+    interpolates them with the weights.
     `freeze_batchnorm=True` keeps every BatchNormalization layer in
     inference mode by setting its `trainable` to False (Keras's fine-tuning
     convention: gamma and beta freeze too). Batch statistics inside a pass
@@ -80,8 +92,9 @@ class GradSurgeryModel(keras.Model):
     Args:
         network: a `keras.Model` or layer mapping inputs to predictions.
             An unbuilt one is built from the first training batch.
-        surgery: a name from `keras_gs.surgery.names()` or a
-            `keras_gs.surgery.Surgery`. Defaults to `"agr-sum"`.
+        surgery: a name from `keras_gs.surgery.names()` (the surgeries and
+            `fish`, `fishr`, `iga`) or a `keras_gs.surgery.Surgery`.
+            Defaults to `"agr-sum"`.
         num_domains: int or None, the number of source domains. Inferred
             from the training data by `fit` when None. Defaults to `None`.
         coupled_l2: float, coefficient of an L2 term whose gradient
@@ -94,8 +107,9 @@ class GradSurgeryModel(keras.Model):
             or `"per_domain"` (once per domain pass). Defaults to
             `"joint"`.
         seed: int or None, seed of the surgery's random draws (Agr-Rand
-            noise, PCGrad order); combined with the optimizer step, so draws
-            are the same on every replica and reproducible. Drawn at
+            noise, PCGrad and GradVac orders, GradDrop's uniforms);
+            combined with the optimizer step, so draws are the same on
+            every replica and reproducible. Drawn at
             random and recorded in the config when None. Defaults to `None`.
         conflict_every: int, measure `agreement` and `cosine` every this
             many steps (their epoch averages are over the measured steps);
@@ -180,6 +194,15 @@ class GradSurgeryModel(keras.Model):
             )
         self.num_domains = None
         self.step_metrics = None
+        self.surgery_state = None
+        self._step_rule = steps.for_surgery(self.surgery)
+        # The step's variables (Fish's inner optimizer, Fishr's moving
+        # averages): a layer of the model, so saved and backed up with it.
+        self.step_state = (
+            steps.StepState(name="step_state")
+            if self._step_rule.has_state
+            else None
+        )
         self._combiner = None
         self._layer_monitor = None
         self._domain_batches = False
@@ -198,38 +221,23 @@ class GradSurgeryModel(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x, y, sample_weight = domain_axis.split(x, y, sample_weight, self.num_domains)
-        variables = self.trainable_variables
         # A snapshot: the optimizer increments its counter during the step.
         step = tf.identity(self.optimizer.iterations)
-        combiner = self._step_combiner()
-        batchnorm = batchnorm_statistics.for_step(
-            self.network, self.batchnorm_update
-        )
-        with batchnorm.recording():
-            state = combiner.start(variables)
-
-            def fold(grads):
-                nonlocal state
-                state = combiner.fold(state, grads, step)
-                return combiner.waiting(state)
-
-            losses, y_pred = passes.domain_passes(self, x, y, sample_weight, fold)
-            regularizers = regularization.weight_gradients(self, variables)
-            combined = combiner.finish(state, regularizers, self._step_seed(), step)
-        update = regularization.add_coupled_l2(
-            combined.update, variables, self.coupled_l2
-        )
-        replicas.apply(self.optimizer, update, variables, combined.finite)
-        batchnorm.apply(combined.finite)
+        # The passes, the combination and the update (`steps.SurgeryStep`
+        # for the surgeries; Fish, Fishr and IGA have steps of their own).
+        outcome = self._step_rule.step(self, x, y, sample_weight, step)
         self.step_metrics.update_state(
             keras_compat.loss_tracker(self),
-            losses,
-            combined.measures,
-            combined.finite,
+            outcome.losses,
+            outcome.measures,
+            outcome.applied,
             domain_axis.batch_size(x),
             step,
+            outcome.extras,
         )
-        logs = self._compute_metrics_if(combined.finite, x, y, y_pred, sample_weight)
+        logs = self._compute_metrics_if(
+            outcome.applied, x, y, outcome.y_pred, sample_weight
+        )
         return keras_compat.logs_for_multi_worker_reduction(logs)
 
     def test_step(self, data):
@@ -246,6 +254,12 @@ class GradSurgeryModel(keras.Model):
         `keras_gs.model.LayerStatistics`; the next `fit` traces its step
         anew.
         """
+        if monitor is not None and self.surgery.step_method:
+            raise ValueError(
+                f"ConflictMonitor compares domain gradients taken at one "
+                f"point; {self.surgery.name!r} takes none (or one). "
+                f"Received: surgery={self.surgery.name!r}"
+            )
         if monitor is not None and self.streaming:
             raise ValueError(
                 "ConflictMonitor needs every domain's gradient at once; "
@@ -259,6 +273,20 @@ class GradSurgeryModel(keras.Model):
     @property
     def layer_monitor(self):
         return self._layer_monitor
+
+    @property
+    def measures_conflicts(self):
+        """Whether the step compares domain gradients taken at one point
+        (`agreement`, `cosine`, `ConflictMonitor`): not `erm`, Fish,
+        Fishr or IGA."""
+        return self._step_rule.measures_conflicts
+
+    @property
+    def step_variables(self):
+        """The variables the training step keeps across steps besides the
+        network's and the optimizer's (Fish's inner optimizer, Fishr's
+        moving averages); empty for the surgeries."""
+        return [] if self.step_state is None else list(self.step_state.variables)
 
     # -- fit ----------------------------------------------------------------
 
@@ -323,9 +351,31 @@ class GradSurgeryModel(keras.Model):
         with self.distribute_strategy.scope():
             self.step_metrics = StepMetrics(
                 num_domains,
-                conflicts=not self.surgery.joint_batch,
+                conflicts=self._step_rule.measures_conflicts,
                 conflict_every=self.conflict_every,
+                extras=self._step_rule.logs,
             )
+        self._build_surgery_state()
+
+    def _build_surgery_state(self):
+        """The surgery's state variables (GradVac, Nash-MTL), once K is
+        known and the network built (the state may be per layer)."""
+        if self.surgery_state is not None or not self.network.built:
+            return
+        self.surgery_state = SurgeryState(
+            self.surgery,
+            self.num_domains,
+            self.network,
+            self.distribute_strategy,
+        )
+        # Tracked by the model: in `model.variables`, `.keras` files and
+        # the experiment's backups.
+        self._surgery_variables = list(self.surgery_state.variables.values())
+
+    def reset_surgery_state(self):
+        """Puts the surgery's state back to its value before any step."""
+        if self.surgery_state is not None:
+            self.surgery_state.reset()
 
     @contextlib.contextmanager
     def _domain_axis_batches(self):
@@ -340,6 +390,9 @@ class GradSurgeryModel(keras.Model):
         if batch is not None:
             iterator, data_batch = None, batch
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        # Keras builds nothing here without a strategy; the step's
+        # variables are needed before the first step (backups, resets).
+        self._step_rule.ensure_built(self)
 
     def _symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds losses and metrics from one batch before the first
@@ -352,6 +405,16 @@ class GradSurgeryModel(keras.Model):
                 for t in domain_axis.split(x, y, sample_weight, self.num_domains)
             )
         super()._symbolic_build(iterator=iterator, data_batch=data_batch)
+        if self.num_domains is not None:
+            # A network built just now, from the first batch.
+            self._build_surgery_state()
+        self._step_rule.ensure_built(self)
+
+    def compile_from_config(self, config):
+        # A loaded model: its step's variables exist before Keras loads
+        # their values.
+        super().compile_from_config(config)
+        self._step_rule.ensure_built(self)
 
     # -- the step's parts -----------------------------------------------------
 
@@ -368,6 +431,7 @@ class GradSurgeryModel(keras.Model):
                 # compiled anyway.
                 jit_compile=self.jit_surgery in ("auto", True),
                 layer_monitor=self._layer_monitor,
+                surgery_state=self.surgery_state,
             )
         return self._combiner
 

@@ -7,6 +7,7 @@ pass over the concatenated batch of all domains, whose predictions are
 split back into domains for the per-domain losses it logs.
 """
 
+import collections
 import contextlib
 
 import tensorflow as tf
@@ -47,34 +48,93 @@ def domain_passes(model, x, y, sample_weight, fold):
     activity = joint_batch_losses.ActivityLosses(model.network, num_domains)
     losses, y_pred, waiting = [], [], []
     for x_pass, y_pass, weight_pass in passes:
-        with tf.control_dependencies(waiting), tf.GradientTape() as tape:
-            with activity.recording() if joint else contextlib.nullcontext():
-                pred = model(x_pass, training=True)
-            added = regularization.forward_losses(model)
-            loss = compiled_loss(model, y_pass, pred, weight_pass) + added
-            scaled = model.optimizer.scale_loss(loss)
-        grads = regularization.zeros_for_none(
-            tape.gradient(scaled, variables), variables
-        )
-        waiting = fold(grads)
-        losses.append(loss)
-        y_pred.append(pred)
-    if joint:
-        # Each domain's share of the joint pass, as the per-domain
-        # surgeries would log it.
-        y_pred = domain_axis.unjoin(y_pred[0], num_domains)
-        losses = [
-            compiled_loss(
+        with tf.control_dependencies(waiting):
+            result = forward_backward(
                 model,
-                domain_axis.domain(y, k),
-                pred,
-                domain_axis.domain(sample_weight, k),
+                x_pass,
+                y_pass,
+                weight_pass,
+                variables,
+                recording=activity.recording() if joint else None,
             )
-            + term
-            for k, (pred, term) in enumerate(
-                zip(y_pred, activity.domain_terms(added))
-            )
-        ]
+        waiting = fold(result.grads)
+        losses.append(result.loss)
+        y_pred.append(result.pred)
+    if joint:
+        return joint_domain_losses(
+            model, y, sample_weight, y_pred[0], activity, result.added
+        )
+    return losses, y_pred
+
+
+Pass = collections.namedtuple("Pass", ["loss", "pred", "grads", "added"])
+Pass.__doc__ = """One forward and backward pass of this replica.
+
+Fields:
+    loss: scalar, the compiled loss plus the pass's `add_loss` terms (as
+        Keras computes them, divided by the number of replicas).
+    pred: the predictions.
+    grads: list of tensors, one per variable: the gradient of the loss
+        times the optimizer's loss scale.
+    added: scalar, the pass's `add_loss` terms alone.
+"""
+
+
+def forward_backward(
+    model, x, y, sample_weight, variables, optimizer=None, recording=None
+) -> Pass:
+    """A training-mode pass of `x` under its own tape, and its gradients.
+
+    Args:
+        model: the `GradSurgeryModel`.
+        x, y, sample_weight: one batch without the domain axis.
+        variables: the variables to differentiate.
+        optimizer: the optimizer whose loss scale applies. Defaults to the
+            model's.
+        recording: a context manager entered around the forward call
+            (`ActivityLosses.recording()`), or None.
+    """
+    optimizer = optimizer or model.optimizer
+    with tf.GradientTape() as tape:
+        with recording or contextlib.nullcontext():
+            pred = model(x, training=True)
+        added = regularization.forward_losses(model)
+        loss = compiled_loss(model, y, pred, sample_weight) + added
+        scaled = optimizer.scale_loss(loss)
+    grads = regularization.zeros_for_none(
+        tape.gradient(scaled, variables), variables
+    )
+    return Pass(loss, pred, grads, added)
+
+
+def joint_domain_losses(model, y, sample_weight, pred, activity, added):
+    """Each domain's share of one joint pass, as the per-domain passes
+    would log it.
+
+    Args:
+        model: the `GradSurgeryModel`.
+        y, sample_weight: the batch, with the domain axis.
+        pred: the joint pass's predictions (domains joined).
+        activity: the `ActivityLosses` that recorded the pass.
+        added: scalar, the pass's `add_loss` terms.
+
+    Returns:
+        `(losses, y_pred)`: K losses and K predictions.
+    """
+    num_domains = model.num_domains
+    y_pred = domain_axis.unjoin(pred, num_domains)
+    losses = [
+        compiled_loss(
+            model,
+            domain_axis.domain(y, k),
+            domain_pred,
+            domain_axis.domain(sample_weight, k),
+        )
+        + term
+        for k, (domain_pred, term) in enumerate(
+            zip(y_pred, activity.domain_terms(added))
+        )
+    ]
     return losses, y_pred
 
 

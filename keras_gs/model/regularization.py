@@ -28,8 +28,12 @@ def forward_losses(model):
     return total
 
 
-def weight_gradients(model, variables):
-    """Local gradients of the weight-regularization losses, loss-scaled."""
+def weight_gradients(model, variables, optimizer=None):
+    """Local gradients of the weight-regularization losses, loss-scaled.
+
+    `optimizer` (default: the model's) is the one whose loss scale applies.
+    """
+    optimizer = optimizer or model.optimizer
     regularized = regularized_variables(variables)
     if not regularized:
         return []
@@ -40,7 +44,7 @@ def weight_gradients(model, variables):
                 for v in regularized
             ]
         )
-        loss = model.optimizer.scale_loss(loss)
+        loss = optimizer.scale_loss(loss)
     return zeros_for_none(tape.gradient(loss, variables), variables)
 
 

@@ -55,9 +55,14 @@ class StepMetrics(keras.metrics.Metric):
             `cosine` (not with a single gradient).
         conflict_every: int, they are measured when `step %
             conflict_every == 0`.
+        extras: tuple of str, names of further per-step values the step
+            reports (a method's `penalty`), averaged over the applied
+            steps. Defaults to `()`.
     """
 
-    def __init__(self, num_domains, conflicts, conflict_every, name="step"):
+    def __init__(
+        self, num_domains, conflicts, conflict_every, extras=(), name="step"
+    ):
         super().__init__(name=name)
         self.conflict_every = conflict_every
         self.domain_losses = [
@@ -69,9 +74,13 @@ class StepMetrics(keras.metrics.Metric):
             else []
         )
         self.skipped_steps = StepCount(name="skipped_steps")
-        self._parts = self.domain_losses + self.conflicts + [
-            self.skipped_steps
-        ]
+        self.extras = [keras.metrics.Mean(name=name) for name in extras]
+        self._parts = (
+            self.domain_losses
+            + self.conflicts
+            + [self.skipped_steps]
+            + self.extras
+        )
 
     @property
     def names(self):
@@ -83,7 +92,14 @@ class StepMetrics(keras.metrics.Metric):
         return [v for m in self._parts for v in m.variables]
 
     def update_state(
-        self, loss_tracker, domain_losses, measures, applied, batch, step
+        self,
+        loss_tracker,
+        domain_losses,
+        measures,
+        applied,
+        batch,
+        step,
+        extras=(),
     ):
         """Records one step.
 
@@ -96,6 +112,7 @@ class StepMetrics(keras.metrics.Metric):
             applied: scalar bool, whether the step changed the weights.
             batch: scalar float, examples per domain (the average's weight).
             step: scalar int, the optimizer step of the update.
+            extras: one scalar per name of `extras`, in that order.
         """
         weight = tf.cast(applied, tf.float32)
 
@@ -116,6 +133,8 @@ class StepMetrics(keras.metrics.Metric):
         for metric, value in zip(self.conflicts, measures):
             record(metric, value, measured)
         self.skipped_steps.update_state(tf.logical_not(applied))
+        for metric, value in zip(self.extras, extras):
+            record(metric, value, 1.0)
 
     def result(self):
         return {m.name: m.result() for m in self._parts}

@@ -4,12 +4,12 @@ import keras
 import tensorflow as tf
 
 from keras_gs.surgery.agr_sum import disagreeing
-from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.elementwise import ElementwiseRule
 from keras_gs.surgery.running_sums import RunningSums
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class AgrRand(Surgery):
+class AgrRand(ElementwiseRule):
     """Agr-Rand: agreeing components summed, the others filled with noise.
 
     phi_j = sum_k g_kj where all signs agree, else s * xi_j with
@@ -44,7 +44,8 @@ class AgrRand(Surgery):
             # Drawn in float16 (N(0, 1) rounded to 11 significant bits):
             # 1.8x faster on CPU than float32 draws, and the noise needs
             # no more precision. XLA's CPU generator is 3x slower, so
-            # Agr-Rand is not XLA-compiled (`jit_compile = False`).
+            # Agr-Rand, a random rule, is not XLA-compiled
+            # (`ElementwiseRule.jit_compile`).
             noise = tf.random.stateless_normal(
                 tf.shape(total),
                 seed=tf.random.experimental.stateless_fold_in(seed, index),

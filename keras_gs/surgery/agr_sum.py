@@ -3,12 +3,12 @@
 import keras
 import tensorflow as tf
 
-from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.elementwise import SignSumRule
 from keras_gs.surgery.running_sums import RunningSums
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class AgrSum(Surgery):
+class AgrSum(SignSumRule):
     """Agr-Sum: keep only the components whose sign all domains agree on.
 
     m_j = 1 iff |sum_k sign(g_kj)| = K (a zero is disagreement), and
@@ -19,12 +19,6 @@ class AgrSum(Surgery):
     """
 
     name = "agr-sum"
-    jit_compile = True
-    streams = True
-    needs_signs = True
-
-    def combine(self, domain_grads, seed):
-        return self.from_sums(RunningSums.of(domain_grads))
 
     def from_sums(self, sums):
         return [

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.elementwise import SignSumRule
 from keras_gs.surgery.running_sums import RunningSums
 
 
@@ -14,7 +14,7 @@ def density_rescaled(mask, mean):
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class AndMask(Surgery):
+class AndMask(SignSumRule):
     """AND-mask: the mean gradient where enough domains agree on the sign.
 
     Per variable tensor, m = |mean_k sign(g_k)| >= tau, and
@@ -29,7 +29,6 @@ class AndMask(Surgery):
     """
 
     name = "and-mask"
-    jit_compile = True
 
     def __init__(self, tau=1.0):
         if not 0.0 <= float(tau) <= 1.0:
@@ -37,12 +36,6 @@ class AndMask(Surgery):
                 f"and-mask: `tau` must be in [0, 1]. Received: tau={tau}"
             )
         self.tau = float(tau)
-
-    streams = True
-    needs_signs = True
-
-    def combine(self, domain_grads, seed):
-        return self.from_sums(RunningSums.of(domain_grads))
 
     def from_sums(self, sums):
         count = tf.cast(sums.count, sums.total[0].dtype)

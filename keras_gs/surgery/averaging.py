@@ -1,37 +1,40 @@
 """Surgeries without surgery: the sum, the mean, and ERM (Deep-All)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from keras_gs.surgery.base import Surgery
-from keras_gs.surgery.running_sums import RunningSums
+from keras_gs.surgery.gram_weighting import FixedWeighting
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class Sum(Surgery):
-    """Sum of the domain gradients: phi = sum_k g_k."""
+class Sum(FixedWeighting):
+    """Sum of the domain gradients: phi = sum_k g_k (weights 1).
+
+    Scale: K identical gradients g give K g. LibMTL's `EW` computes this
+    sum (its docstring says weights 1/K); TorchJD's `Sum`.
+    """
 
     name = "sum"
-    jit_compile = True
-    streams = True
 
-    def combine(self, domain_grads, seed):
-        return self.from_sums(RunningSums.of(domain_grads, with_signs=False))
+    def fixed_weights(self, num_domains):
+        return np.ones(num_domains)
 
     def from_sums(self, sums):
         return sums.total
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class Mean(Surgery):
-    """Mean of the domain gradients: phi = (1/K) sum_k g_k."""
+class Mean(FixedWeighting):
+    """Mean of the domain gradients: phi = (1/K) sum_k g_k (weights 1/K).
+
+    Scale: K identical gradients g give g. TorchJD's `Mean`.
+    """
 
     name = "mean"
-    jit_compile = True
-    streams = True
 
-    def combine(self, domain_grads, seed):
-        return self.from_sums(RunningSums.of(domain_grads, with_signs=False))
+    def fixed_weights(self, num_domains):
+        return np.full(num_domains, 1.0 / num_domains)
 
     def from_sums(self, sums):
         return [t / tf.cast(sums.count, t.dtype) for t in sums.total]

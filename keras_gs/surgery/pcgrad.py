@@ -1,10 +1,14 @@
-"""PCGrad, as run in the paper's official code (Yu et al., 2020)."""
+"""PCGrad (Yu et al., 2020): the paper's shared order, or one order per domain."""
 
 import keras
 import tensorflow as tf
 
-from keras_gs.conflicts import gradient_gram
-from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.gram_weighting import GramWeighting
+from keras_gs.surgery.pcgrad_orders import per_domain_projection_weights
+from keras_gs.surgery.pcgrad_orders import random_orders
+from keras_gs.utils.choices import check_choice
+
+ORDERS = ("shared", "per_domain")
 
 
 def projection_weights(gram, order):
@@ -51,12 +55,33 @@ def projection_weights(gram, order):
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class PCGrad(Surgery):
+class PCGrad(GramWeighting):
     """PCGrad: project each domain gradient off those it conflicts with.
 
-    One random order of the domains is drawn per step; dot products and
-    norms are over the whole flattened network; the result is the sum of
-    the projected gradients (see `projection_weights`).
+    For each domain i, g_i' = g_i, then for each other domain j in turn,
+    if <g_i', g_j> < 0, g_i' -= <g_i', g_j> / |g_j|^2 g_j (always against
+    the original g_j); the update is sum_i g_i'. Dot products and norms
+    are over the whole flattened network, so the rule is a weighting of
+    the Gram matrix (`projection_weights`).
+
+    The order in which i visits the others is random, drawn each step:
+    - `"shared"`: one random order of the domains per step, shared by
+      every i, as in the official code of the paper (Mansilla et al.,
+      2021), whose numbers keras_gs reproduces;
+    - `"per_domain"`: each i visits the others in its own random order,
+      as Yu et al. (2020), TorchJD (`PCGrad`) and LibMTL draw it.
+    For K = 2 the two are the same.
+
+    Scale: a sum; K identical gradients g give K g. LibMTL also visits
+    j = i and adds 1e-8 to |g_j|^2 (AGGREGATORS.md); neither is done here.
+
+    Args:
+        order: str, `"shared"` or `"per_domain"`. Defaults to `"shared"`.
+
+    Example:
+
+    >>> keras_gs.surgery.get("pcgrad", order="per_domain")
+    PCGrad(order='per_domain')
 
     Reference: [Gradient Surgery for Multi-Task Learning](
     https://arxiv.org/abs/2001.06782), NeurIPS 2020.
@@ -64,21 +89,24 @@ class PCGrad(Surgery):
 
     name = "pcgrad"
     random = True
-    jit_compile = True
 
-    def combine(self, domain_grads, seed):
+    def __init__(self, order="shared"):
+        self.order = check_choice(order, ORDERS, "order", "PCGrad order")
+
+    def weights(self, gram, seed):
+        num_domains = gram.shape[0]
+        if self.order == "per_domain":
+            return per_domain_projection_weights(
+                gram, random_orders(num_domains, seed)
+            )
         # A uniformly random permutation from sorting uniform draws: unlike
         # StatelessShuffle it compiles with XLA (GPU's jit_compile="auto").
         order = tf.argsort(
             tf.random.stateless_uniform(
-                [len(domain_grads)], seed=tf.cast(seed, tf.int64)
+                [num_domains], seed=tf.cast(seed, tf.int64)
             )
         )
-        gram = gradient_gram(domain_grads)
-        weights = tf.cast(
-            projection_weights(gram, order), domain_grads[0][0].dtype
-        )
-        return [
-            tf.add_n([weights[k] * g for k, g in enumerate(grads)])
-            for grads in zip(*domain_grads)
-        ]
+        return projection_weights(gram, order)
+
+    def get_config(self):
+        return {"order": self.order}

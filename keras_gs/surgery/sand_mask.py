@@ -4,11 +4,11 @@ import keras
 import tensorflow as tf
 
 from keras_gs.surgery.and_mask import density_rescaled
-from keras_gs.surgery.base import Surgery
+from keras_gs.surgery.elementwise import ElementwiseRule
 
 
 @keras.saving.register_keras_serializable(package="keras_gs")
-class SandMask(Surgery):
+class SandMask(ElementwiseRule):
     """SAND-mask: a smooth AND-mask weighted by the gradients' variance.
 
     Per variable tensor,
@@ -31,7 +31,6 @@ class SandMask(Surgery):
     """
 
     name = "sand-mask"
-    jit_compile = True
 
     def __init__(self, tau=0.5, k=10.0):
         if not 0.0 <= float(tau) <= 1.0:

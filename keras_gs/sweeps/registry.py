@@ -38,6 +38,7 @@ SMALL_IMAGES = ("rotated_digits",)
 
 # Each surgery's own options (by its registered name), one distribution per
 # constructor argument. Agr-Sum, Agr-Rand, PCGrad, MGDA and ERM have none.
+# Fish, Fishr and IGA: DomainBed's `hparams_registry.py`.
 SURGERY_OPTIONS = {
     # DomainBed's ANDMask: tau ~ U(0.5, 1).
     "and-mask": {"tau": FloatDistribution(0.5, 1.0)},
@@ -51,6 +52,17 @@ SURGERY_OPTIONS = {
     # GradVac's beta, the EMA rate of its target cosines (Wang et al., 2021:
     # 1e-2).
     "gradvac": {"beta": FloatDistribution(1e-3, 1e-1, log=True)},
+    # DomainBed's Fish: meta_lr ~ choice(0.05, 0.1, 0.5).
+    "fish": {"meta_lr": CategoricalDistribution((0.05, 0.1, 0.5))},
+    # DomainBed's Fishr: lambda ~ 10^U(1, 4), penalty_anneal_iters ~
+    # int(U(0, 5000)), ema ~ U(0.90, 0.99).
+    "fishr": {
+        "lambda": FloatDistribution(10.0, 1e4, log=True),
+        "penalty_anneal_iters": IntDistribution(0, 5000),
+        "ema": FloatDistribution(0.90, 0.99),
+    },
+    # DomainBed's IGA: penalty ~ 10^U(1, 5).
+    "iga": {"penalty": FloatDistribution(10.0, 1e5, log=True)},
 }
 
 

@@ -36,6 +36,45 @@ def test_no_flags_is_the_main_job_and_its_flagfile():
     assert default.deterministic and default.selection == "best_val"
 
 
+def test_all_surgeries_flagfile_is_the_main_job_with_every_rule():
+    import keras_gs
+
+    config = config_of(f"--flagfile={CONFIGS / 'rotated_digits_all.flags'}")
+    # Every registered surgery once, by its own name (aliases left out),
+    # in the registry's order: ERM first.
+    rules = [cls.name for cls in dict.fromkeys(
+        keras_gs.surgery.registered().values()
+    )]
+    assert config.surgery == tuple(rules) and rules[0] == "erm"
+    assert len(rules) == 21 and config.surgery_options == ()
+    main = config_of()
+    differ = {
+        f.name
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(main, f.name)
+    }
+    assert differ == {"surgery", "checkpoint_every"}
+    config.validate()
+
+
+def test_surgery_options_reach_the_new_rules():
+    config = config_of(
+        "--surgery=cagrad,pcgrad,gradvac",
+        "--surgery_options=cagrad.c=0.4,cagrad.rescale=1,"
+        "pcgrad.order=per_domain,gradvac.group=layer",
+    )
+    config.validate()
+    import keras_gs
+
+    built = {
+        name: keras_gs.surgery.get(name, **config.surgery_kwargs(name))
+        for name in config.surgery
+    }
+    assert built["cagrad"].get_config() == {"c": 0.4, "rescale": 1}
+    assert built["pcgrad"].order == "per_domain"
+    assert built["gradvac"].group == "layer"
+
+
 @pytest.mark.parametrize("dataset", PAPER_DATASETS)
 def test_paper_flagfiles(dataset):
     config = config_of(f"--flagfile={CONFIGS / (dataset + '.flags')}")

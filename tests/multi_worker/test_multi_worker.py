@@ -9,8 +9,11 @@ import keras_gs
 from multi_worker.cluster import Cluster
 from multi_worker.job import build_model
 from multi_worker.job import global_batches
+from trained_surgeries import EVERY_BUT_AGGREGATORS
 
-SURGERIES = keras_gs.surgery.names()
+# GradVac stands for the aggregators: a Gram weighting with state and
+# random orders, the same on every worker.
+SURGERIES = EVERY_BUT_AGGREGATORS + ["gradvac"]
 STEPS = 3
 
 

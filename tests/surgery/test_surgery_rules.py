@@ -118,7 +118,7 @@ def test_no_agreement_at_all_gives_zero_and_finite(name):
     np.testing.assert_array_equal(update, [0.0, 0.0])
 
 
-@pytest.mark.parametrize("name", sorted(surgery.names()))
+@pytest.mark.parametrize("name", sorted(surgery.names(step_method=False)))
 def test_all_zero_gradients_give_a_finite_zero_update(name):
     grads = [[[0.0, 0.0, 0.0], [0.0]] for _ in range(3)]
     update = run(name, grads=grads, seed=tf.constant([0, 0]))

@@ -1,0 +1,127 @@
+"""Aligned-MTL: the update from the condition-number-one balanced system."""
+
+import keras
+import tensorflow as tf
+
+from keras_gs.surgery import gram_ops
+from keras_gs.surgery.gram_weighting import GramWeighting
+from keras_gs.surgery.upgrad import preference_vector
+from keras_gs.utils.choices import check_choice
+
+SCALE_MODES = ("min", "median", "rmse")
+
+
+@tf.autograph.experimental.do_not_convert
+def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
+    """Aligned-MTL's weights: w = B p with B = sqrt(s) V L^-1/2 V^T.
+
+    With G = V L V^T (eigenvalues L), keep the r eigenvalues above
+    max(L) * K * eps (eps of the Gram matrix's dtype); B = sqrt(s) times
+    the sum over them of v v^T / sqrt(lambda). J^T B has orthogonal rows
+    of equal norm sqrt(s) (the "aligned" system with condition number 1),
+    and the update is d = J^T B p (Senushkin et al., 2023, as TorchJD's
+    `AlignedMTL`).
+
+    s is the smallest kept eigenvalue ("min", the default), their lower
+    median ("median", as torch.median) or their mean ("rmse", "as in the
+    original implementation"). With no eigenvalue kept (all gradients
+    zero), B = I.
+
+    Scale: K identical gradients g give g with p = 1/K (LibMTL sums B,
+    i.e. p = 1: K times this). Scale-equivariant. Exactly opposed
+    gradients give 0. Known weakness kept from the reference: with "min",
+    nearly collinear gradients have a tiny kept eigenvalue and collapse the
+    update (AGGREGATORS.md, case 3).
+
+    Departures from TorchJD 0.18: none in the maths. The eigenvalues are
+    computed in float64; the rank tolerance uses the input dtype's eps, as
+    TorchJD 0.18 does (a float32 Gram matrix does not resolve smaller
+    eigenvalues).
+
+    Reference: [Independent Component Alignment for Multi-Task Learning](
+    https://arxiv.org/abs/2305.19000), CVPR 2023.
+
+    Args:
+        gram: (K, K) float tensor of dot products of the domain gradients.
+        scale_mode: "min", "median" or "rmse". Defaults to "min".
+        pref_vector: optional (K,) preference weights p. Defaults to 1/K.
+
+    Returns:
+        (K,) weights, in the dtype of `gram`.
+    """
+    if scale_mode not in SCALE_MODES:
+        raise ValueError(
+            f"aligned-mtl: unknown scale_mode. Received: "
+            f"scale_mode={scale_mode!r}. Valid: {list(SCALE_MODES)}."
+        )
+    gram = tf.convert_to_tensor(gram)
+    k = gram_ops.num_domains(gram, "aligned-mtl")
+    p = preference_vector(pref_vector, k, "aligned-mtl")
+    g = gram_ops.float64_gram(gram)
+    g = tf.math.divide_no_nan(g, tf.linalg.trace(g))
+    eigenvalues, vectors = tf.linalg.eigh(g)  # ascending
+    tolerance = eigenvalues[-1] * k * gram_ops.relative_eps(gram.dtype)
+    kept = eigenvalues > tolerance
+    rank = tf.reduce_sum(tf.cast(kept, tf.int32))
+    inverse_root = tf.where(
+        kept, 1.0 / tf.sqrt(tf.where(kept, eigenvalues, 1.0)), 0.0
+    )
+    if scale_mode == "min":
+        # The kept eigenvalues are the last `rank` ones.
+        scale = tf.gather(eigenvalues, tf.minimum(k - rank, k - 1))
+    elif scale_mode == "median":
+        index = k - rank + tf.maximum(rank - 1, 0) // 2
+        scale = tf.gather(eigenvalues, tf.minimum(index, k - 1))
+    else:
+        scale = tf.math.divide_no_nan(
+            tf.reduce_sum(tf.where(kept, eigenvalues, 0.0)),
+            tf.cast(rank, tf.float64),
+        )
+    balance = tf.sqrt(tf.nn.relu(scale)) * tf.matmul(
+        vectors * inverse_root[None, :], vectors, transpose_b=True
+    )
+    balance = tf.where(rank > 0, balance, tf.eye(k, dtype=tf.float64))
+    return tf.cast(tf.linalg.matvec(balance, p), gram.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_gs")
+class AlignedMTL(GramWeighting):
+    """Aligned-MTL: the update of the balanced system of gradients.
+
+    With G = V L V^T, B = sqrt(s) V L^-1/2 V^T turns the gradients into
+    orthogonal ones of equal norm sqrt(s) (condition number 1), and
+    d = J^T B 1/K (`aligned_mtl_weights`). `scale_mode` chooses s: the
+    smallest kept eigenvalue ("min"), their median ("median"), or their
+    mean ("rmse").
+
+    Scale: K identical gradients g give g. LibMTL's `Aligned_MTL` sums B
+    (K times this; it also calls `torch.symeig`, removed from PyTorch 2).
+    With "min", nearly collinear gradients collapse the update, as in the
+    reference implementations.
+
+    Departures from TorchJD 0.18 (`AlignedMTL`): none in the maths.
+
+    Args:
+        scale_mode: str, "min", "median" or "rmse". Defaults to `"min"`.
+
+    Example:
+
+    >>> keras_gs.surgery.get("aligned-mtl", scale_mode="median")
+    AlignedMTL(scale_mode='median')
+
+    Reference: [Independent Component Alignment for Multi-Task Learning](
+    https://arxiv.org/abs/2305.19000), CVPR 2023.
+    """
+
+    name = "aligned-mtl"
+
+    def __init__(self, scale_mode="min"):
+        self.scale_mode = check_choice(
+            scale_mode, SCALE_MODES, "scale_mode", "Aligned-MTL scale mode"
+        )
+
+    def weights(self, gram, seed):
+        return aligned_mtl_weights(gram, self.scale_mode)
+
+    def get_config(self):
+        return {"scale_mode": self.scale_mode}
