@@ -29,6 +29,7 @@ import tempfile
 import tensorflow as tf
 
 from keras_gs.experiment.errors import InputError
+from keras_gs.experiment.errors import differing_settings
 
 BACKUP_DIR = "backup"
 _PROGRESS_KEY = "progress/.ATTRIBUTES/VARIABLE_VALUE"
@@ -175,16 +176,8 @@ class RunBackup:
         return stored
 
     def _check_settings(self, path, stored):
-        differ = {
-            k: (stored.get(k), v)
-            for k, v in self.settings.items()
-            if stored.get(k) != v
-        }
-        if differ:
-            listed = ", ".join(
-                f"{k}={old!r} there, {new!r} now"
-                for k, (old, new) in differ.items()
-            )
+        listed = differing_settings(stored, self.settings)
+        if listed:
             raise BackupError(
                 f"The backup {path} was made with other settings ({listed}). "
                 f"Remove {os.path.dirname(os.path.dirname(self.directory))} "

@@ -21,6 +21,7 @@ import dataclasses
 import os
 
 from keras_gs.experiment.errors import InputError
+from keras_gs.experiment.errors import differing_settings
 
 from keras_gs.utils.atomic_files import atomic_path  # noqa: F401 (re-exported)
 from keras_gs.utils.atomic_files import copy  # noqa: F401
@@ -185,14 +186,8 @@ def finished_results(root: str) -> dict | None:
         refuse(f"has no {CONFIG} beside it")
     settings = run_settings(config)
     recorded = results.get("settings", settings)
-    differ = {
-        k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v
-    }
-    if differ:
-        listed = ", ".join(
-            f"{k}={old!r} there, {new!r} in {CONFIG}"
-            for k, (old, new) in differ.items()
-        )
+    listed = differing_settings(recorded, settings, now=f"in {CONFIG}")
+    if listed:
         refuse(f"was made with other settings than its {CONFIG} ({listed})")
     last = results["history"][-1].get("step")
     if last != settings["steps"]:

@@ -135,7 +135,8 @@ class Progress:
         return self.steps_left * seconds / self.steps_done
 
 
-def format_seconds(seconds):
+def format_seconds(seconds) -> str:
+    """`42s`, `12m30s`, `3h05m`; `?` for None."""
     if seconds is None:
         return "?"
     seconds = int(round(seconds))

@@ -37,6 +37,7 @@ from keras_gs.experiment import tables
 from keras_gs.experiment.model_slot import ModelSlot
 from keras_gs.experiment.model_slot import slot_key
 from keras_gs.experiment.errors import InputError
+from keras_gs.experiment.errors import differing_settings
 from keras_gs.experiment.progress import Progress
 from keras_gs.experiment.run import RunSpec
 from keras_gs.experiment.run import train_run
@@ -288,14 +289,8 @@ class Experiment:
             return False
         ours = self.config.result_settings()
         theirs = files.run_settings(previous)
-        differ = {
-            k: (theirs[k], v) for k, v in ours.items() if theirs[k] != v
-        }
-        if differ:
-            listed = ", ".join(
-                f"{k}={old!r} there, {new!r} now"
-                for k, (old, new) in differ.items()
-            )
+        listed = differing_settings(theirs, ours)
+        if listed:
             raise ValueError(
                 f"The work directory already holds {spec.name} made with "
                 f"other settings ({listed}). Use another `workdir`, or "

@@ -18,6 +18,7 @@ import statistics
 
 from keras_gs import surgery as surgery_lib
 from keras_gs.experiment import files
+from keras_gs.experiment import latex
 from keras_gs.experiment import selection as selection_lib
 from keras_gs.utils.choices import check_choice
 
@@ -135,10 +136,6 @@ class ResultsTable:
 
     def latex(self) -> str:
         """The table as a LaTeX `table` (needs the booktabs package)."""
-
-        def escape(text):
-            return str(text).replace("_", r"\_").replace("%", r"\%")
-
         ns = sorted(
             {
                 self.cell(s, c)[2]
@@ -150,21 +147,7 @@ class ResultsTable:
         trials = (
             f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}--{ns[-1]}" if ns else "0"
         )
-        lines = [
-            r"\begin{table}[t]",
-            r"\centering",
-            rf"\caption{{{escape(self.title())}; mean $\pm$ std over "
-            rf"{trials} trial(s).}}",
-            r"\begin{tabular}{l" + "r" * len(self.columns) + "}",
-            r"\toprule",
-            "Surgery & "
-            + " & ".join(
-                escape(c.capitalize() if c == AVERAGE else c)
-                for c in self.columns
-            )
-            + r" \\",
-            r"\midrule",
-        ]
+        rows = []
         for surgery in self.surgeries:
             cells = []
             for column in self.columns:
@@ -177,13 +160,19 @@ class ResultsTable:
                     cells.append(f"${100 * mean:.1f} \\pm {100 * std:.1f}$")
                 if self.marked(surgery, column):
                     cells[-1] += r"$^\dagger$"
-            lines.append(escape(surgery) + " & " + " & ".join(cells) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}"]
+            rows.append((surgery, cells))
+        footnote = None
         if self.diverged:
-            note = escape(self.divergence_note()).replace("†", r"$^\dagger$")
-            lines.append(r"\par\smallskip{\footnotesize " + note + "}")
-        lines.append(r"\end{table}")
-        return "\n".join(lines)
+            footnote = latex.escape(self.divergence_note()).replace(
+                "†", r"$^\dagger$"
+            )
+        return latex.table(
+            f"{self.title()}; mean $\\pm$ std over {trials} trial(s).",
+            ["Surgery"]
+            + [c.capitalize() if c == AVERAGE else c for c in self.columns],
+            rows,
+            footnote,
+        )
 
 
 def collect(

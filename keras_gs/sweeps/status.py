@@ -5,6 +5,7 @@ import dataclasses
 import datetime
 import statistics
 
+from keras_gs.experiment.progress import format_seconds
 from keras_gs.sweeps import jobs as jobs_lib
 
 
@@ -118,14 +119,3 @@ def status(sweep) -> SweepStatus:
         failures=failures,
     )
 
-
-def format_seconds(seconds) -> str:
-    """`42s`, `12m30s`, `3h05m`."""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"

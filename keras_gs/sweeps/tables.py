@@ -13,6 +13,7 @@ import dataclasses
 import math
 import statistics
 
+from keras_gs.experiment import latex
 from keras_gs.sweeps.selection import TITLES
 
 AVERAGE = "avg"
@@ -121,20 +122,7 @@ class SweepTable:
 
     def latex(self) -> str:
         """The table as a LaTeX `table` (needs the booktabs package)."""
-        lines = [
-            r"\begin{table}[t]",
-            r"\centering",
-            rf"\caption{{{_escape(self.title())}; mean $\pm$ standard error "
-            r"over trials.}",
-            r"\begin{tabular}{l" + "r" * len(self.columns) + "}",
-            r"\toprule",
-            "Surgery & "
-            + " & ".join(
-                _escape("Avg" if c == AVERAGE else c) for c in self.columns
-            )
-            + r" \\",
-            r"\midrule",
-        ]
+        rows = []
         for surgery in self.surgeries:
             cells = []
             for column in self.columns:
@@ -147,9 +135,12 @@ class SweepTable:
                     cells.append(
                         f"${100 * mean:.1f} \\pm {100 * error:.1f}$ ({n})"
                     )
-            lines.append(_escape(surgery) + " & " + " & ".join(cells) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-        return "\n".join(lines)
+            rows.append((surgery, cells))
+        return latex.table(
+            f"{self.title()}; mean $\\pm$ standard error over trials.",
+            ["Surgery"] + ["Avg" if c == AVERAGE else c for c in self.columns],
+            rows,
+        )
 
 
 def text(mean, error, n) -> str:
@@ -209,7 +200,3 @@ def _value(value):
     if isinstance(value, float):
         return f"{value:.3g}"
     return "default" if value is None else str(value)
-
-
-def _escape(text):
-    return str(text).replace("_", r"\_").replace("%", r"\%")

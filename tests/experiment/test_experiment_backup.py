@@ -3,7 +3,6 @@ disks."""
 
 import contextlib
 import os
-import shutil
 import subprocess
 
 import keras
@@ -14,6 +13,7 @@ import keras_gs
 from keras_gs.experiment.backup import BackupError
 from keras_gs.experiment.backup import RunBackup
 
+from disk_faults import tmpfs
 from tiny_models import compile_model, make_domains, make_network
 
 SETTINGS = {"lr": 0.1, "steps": 40}
@@ -109,24 +109,6 @@ def test_another_model_is_refused(tmp_path, models):
     other.optimizer.build(other.trainable_variables)
     with pytest.raises(BackupError, match="written by a different model"):
         RunBackup(tmp_path, other, SETTINGS).restore()
-
-
-@contextlib.contextmanager
-def tmpfs(path, size):
-    """A small tmpfs at `path` (root only; skips the test otherwise)."""
-    os.makedirs(path)
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root (a full or read-only disk)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])

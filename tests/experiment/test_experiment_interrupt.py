@@ -63,18 +63,44 @@ def start_and_wait_for_backup(workdir, after_step=0):
         time.sleep(0.02)
 
 
+class Uninterrupted:
+    """The run never interrupted (started once, read when needed)."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.process = start(TRAIN, *COMMAND, f"--workdir={workdir}")
+        self.done = None
+
+    def __call__(self):
+        if self.done is None:
+            self.done = finish(self.process)
+        assert self.done.returncode == 0, self.done.stderr
+        results = files.read_json(run_paths(self.workdir).results)
+        # Never interrupted, and never disturbed by the second command of
+        # test_a_second_command_leaves_a_run_being_trained_alone.
+        assert results["resumed_from"] == [] and results["steps"] == 600
+        return results
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The run never interrupted (started now, read when needed)."""
-    workdir = tmp_path_factory.mktemp("uninterrupted")
-    process = start(TRAIN, *COMMAND, f"--workdir={workdir}")
+    return Uninterrupted(tmp_path_factory.mktemp("uninterrupted"))
 
-    def results():
-        done = finish(process)
-        assert done.returncode == 0, done.stderr
-        return files.read_json(run_paths(workdir).results)
 
-    return results
+def test_a_second_command_leaves_a_run_being_trained_alone(uninterrupted):
+    # The uninterrupted run, once it trains (its first backup exists),
+    # holds its run's lock.
+    deadline = time.monotonic() + 240
+    while not latest_backup(uninterrupted.workdir):
+        assert uninterrupted.process.poll() is None, finish(uninterrupted.process)
+        assert time.monotonic() < deadline, "no backup after 240 s"
+        time.sleep(0.02)
+    second = finish(start(TRAIN, *COMMAND, f"--workdir={uninterrupted.workdir}"))
+    assert second.returncode == 0, second.stderr
+    assert (
+        "agr-rand/75/trial_0: being trained by another process (pid "
+        f"{uninterrupted.process.pid}): skipped." in second.stdout
+    )
 
 
 def assert_same_run(resumed, reference):
@@ -167,16 +193,3 @@ def test_sigterm_backs_up_and_exits_143_then_resumes(tmp_path, uninterrupted):
     assert results["resumed_from"] == [kept["step"]]
     assert_same_run(results, uninterrupted())
 
-
-def test_a_second_command_leaves_a_run_being_trained_alone(tmp_path):
-    first = start_and_wait_for_backup(tmp_path)
-    second = finish(start(TRAIN, *COMMAND, f"--workdir={tmp_path}"))
-    assert second.returncode == 0, second.stderr
-    assert (
-        "agr-rand/75/trial_0: being trained by another process (pid "
-        f"{first.pid}): skipped." in second.stdout
-    )
-    done = finish(first)
-    assert done.returncode == 0, done.stderr
-    results = files.read_json(run_paths(tmp_path).results)
-    assert results["resumed_from"] == [] and results["steps"] == 600

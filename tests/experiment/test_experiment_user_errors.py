@@ -6,7 +6,6 @@ tool's one-line output for these errors is `train.py`'s `prepare` (see
 test_experiment_bad_inputs.py).
 """
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -22,6 +21,7 @@ from keras_gs.experiment import errors
 from keras_gs.experiment import files
 from keras_gs.experiment import tables
 
+from disk_faults import tmpfs
 from run_checks import quiet
 from run_checks import run_paths
 from run_checks import tiny_config
@@ -244,23 +244,6 @@ def test_images_the_decoder_cannot_read_are_named(tmp_path, tree):
         dataclasses.replace(checked, on_bad_image="skip")
     )
     assert skipping.targets == ["a"]
-
-
-@contextlib.contextmanager
-def tmpfs(path, size):
-    os.makedirs(path)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (a full or read-only disk)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def checksums(root):

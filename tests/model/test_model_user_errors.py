@@ -68,7 +68,7 @@ def test_validation_split_of_domain_axis_batches_is_refused():
 
 def test_conflict_monitor_on_erm_says_it_logs_nothing(tmp_path):
     erm = compile_model(keras_gs.GradSurgeryModel(make_network(), "erm"))
-    with pytest.warns(UserWarning, match="'erm' takes one gradient"):
+    with pytest.warns(UserWarning, match="'erm' has no domain gradients"):
         erm.fit(
             train(0),
             steps_per_epoch=1,

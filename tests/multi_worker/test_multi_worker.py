@@ -5,15 +5,15 @@ batches (METHOD.md §5)."""
 import keras
 import numpy as np
 
-import keras_gs
 from multi_worker.cluster import Cluster
 from multi_worker.job import build_model
 from multi_worker.job import global_batches
-from trained_surgeries import EVERY_BUT_AGGREGATORS
+from trained_surgeries import ACROSS_WORKERS
 
-# GradVac stands for the aggregators: a Gram weighting with state and
-# random orders, the same on every worker.
-SURGERIES = EVERY_BUT_AGGREGATORS + ["gradvac"]
+# Every rule runs on two replicas in tests/model/test_two_replicas.py (and
+# the aggregators in test_aggregators_in_training.py); across processes,
+# one rule per path through the step.
+SURGERIES = ACROSS_WORKERS
 STEPS = 3
 
 
@@ -27,7 +27,7 @@ def single_process(surgery, one_device):
 
 
 def test_two_workers_equal_one_process(tmp_path, one_device):
-    # Every surgery (agr-rand and pcgrad with the same seed) in one job.
+    # The rules (agr-rand and pcgrad with the same seed) in one job.
     spec = {
         "surgeries": SURGERIES,
         "steps": STEPS,
