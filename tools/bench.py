@@ -283,6 +283,9 @@ def main(argv):
     for key in keys:
         steppers[key] = bench_timing.Stepper(setup(), *key)
         steppers[key].warm_up(FLAGS.warmup)
+    # Progress on stderr: the tables go to stdout only.
+    print(f"warmed up {len(keys)} models in "
+          f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     comparisons = [row[:2] for row in rows + parts]
     times = bench_timing.time_pairs(steppers, comparisons, FLAGS.pairs)
     print_step_table("1. Step time, paired against the reference", rows, times)
