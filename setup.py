@@ -44,5 +44,5 @@ setuptools.setup(
         "psycopg2-binary>=2.9",
     ],
     # dill: tfds.testing's builder test case needs it.
-    extras_require={"test": ["pytest>=8", "dill"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist", "dill"]},
 )
