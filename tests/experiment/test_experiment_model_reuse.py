@@ -10,18 +10,11 @@ import pytest
 from keras_gs import experiment
 from keras_gs.experiment import files
 
+from run_checks import tiny_config
+
 
 def history(workdir, targets):
-    config = experiment.ExperimentConfig(
-        surgery=("agr-rand",),
-        test_domains=targets,
-        steps=20,
-        eval_every=10,
-        checkpoint_every=0,
-        backup_every=0,
-        deterministic=False,
-        workdir=str(workdir),
-    )
+    config = tiny_config(workdir, surgery=("agr-rand",), test_domains=targets)
     experiment.Experiment(config).run(progress=experiment.Progress(0, 20))
     paths = files.RunPaths.of(str(workdir), "rotated_digits", "agr-rand",
                               "0", 0)
