@@ -49,11 +49,7 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     Returns:
         (K,) weights, in the dtype of `gram`.
     """
-    if scale_mode not in SCALE_MODES:
-        raise ValueError(
-            f"aligned-mtl: unknown scale_mode. Received: "
-            f"scale_mode={scale_mode!r}. Valid: {list(SCALE_MODES)}."
-        )
+    check_choice(scale_mode, SCALE_MODES, "scale_mode", "aligned-mtl scale_mode")
     gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "aligned-mtl")
     p = preference_vector(pref_vector, k, "aligned-mtl")

@@ -64,11 +64,7 @@ def cagrad_weights(gram, c=0.5, rescale=0):
     """
     if float(c) < 0.0:
         raise ValueError(f"cagrad: `c` must be >= 0. Received: c={c}.")
-    if rescale not in RESCALES:
-        raise ValueError(
-            f"cagrad: unknown rescale. Received: rescale={rescale!r}. "
-            f"Valid: {list(RESCALES)}."
-        )
+    check_choice(rescale, RESCALES, "rescale", "cagrad rescale")
     gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "cagrad")
     gram_ops.check_enumerable(k, "cagrad")

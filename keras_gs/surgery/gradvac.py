@@ -72,12 +72,7 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
         gram = gram[None]
     k = gram_ops.num_domains(gram[0], "gradvac")
     g = gram_ops.float64_gram(gram)
-    orders = tf.convert_to_tensor(orders)
-    if orders.shape.rank != 2 or orders.shape[0] != k:
-        raise ValueError(
-            f"gradvac: `orders` must be a (K, K - 1) int tensor with K={k}. "
-            f"Received: shape={orders.shape}."
-        )
+    orders = gram_ops.check_orders(orders, k, "gradvac")
     targets = tf.reshape(tf.cast(targets, tf.float64), tf.shape(g))
     # The groups (leading axis) go through the same orders side by side.
     squared_scale = tf.reduce_mean(tf.linalg.diag_part(g), axis=-1)

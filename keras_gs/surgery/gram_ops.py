@@ -138,3 +138,14 @@ def simplex_kkt_systems(cosines, norms, masks):
     )
     lower = tf.concat([t, tf.zeros([p, 1], tf.float64)], axis=1)
     return tf.concat([upper, lower[:, None, :]], axis=1), top, usable
+
+
+def check_orders(orders, k, rule):
+    """`orders` as a tensor, or a ValueError unless it is (K, K - 1)."""
+    orders = tf.convert_to_tensor(orders)
+    if orders.shape.rank != 2 or orders.shape[0] != k:
+        raise ValueError(
+            f"{rule}: `orders` must be a (K, K - 1) int tensor with K={k}. "
+            f"Received: shape={orders.shape}."
+        )
+    return orders

@@ -57,12 +57,7 @@ def per_domain_projection_weights(gram, orders):
     gram = tf.convert_to_tensor(gram)
     k = gram_ops.num_domains(gram, "pcgrad")
     g = gram_ops.float64_gram(gram)
-    orders = tf.convert_to_tensor(orders)
-    if orders.shape.rank != 2 or orders.shape[0] != k:
-        raise ValueError(
-            f"pcgrad: `orders` must be a (K, K - 1) int tensor with K={k}. "
-            f"Received: shape={orders.shape}."
-        )
+    orders = gram_ops.check_orders(orders, k, "pcgrad")
     identity = tf.eye(k, dtype=tf.float64)
     weights = tf.zeros([k], tf.float64)
     for i in range(k):
