@@ -1,11 +1,9 @@
 """`load`: one entry point from a dataset name to per-domain tf.data splits."""
 
-import os
 import random
 from collections.abc import Sequence
 
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from keras_gs.data import augment
 from keras_gs.data import domainnet
@@ -19,7 +17,7 @@ from keras_gs.data.domain_names import resolve_domains
 from keras_gs.data.domain_splits import DomainSplits
 from keras_gs.data.folder import folder_source
 from keras_gs.data.rotated_digits import rotated_digits_source
-from keras_gs.data.tfds_source import tfds_source
+from keras_gs.data.tfds_builders.prepare import prepared_source
 from keras_gs.data.zip_domains import TrainingDomain
 
 DATASETS = (
@@ -305,31 +303,14 @@ def _make_source(
         )
     if name == "domainnet":
         return domainnet.domainnet_source(data_dir, **kwargs)
-    builder_cls = tfds_builders.BUILDERS[name]
-    builder = builder_cls(
-        data_dir=data_dir,
-        on_bad_image=on_bad_image,
-        check="header" if check == "none" else check,
-        **kwargs,
-    )
-    if not builder.is_prepared():
-        if manual_dir is None:
-            manual_dir = os.path.join(
-                os.fspath(builder.data_dir_root), "downloads", "manual"
-            )
-        if not os.path.isdir(manual_dir):
-            raise FileNotFoundError(
-                f"Dataset {name!r} is not prepared in "
-                f"{os.fspath(builder.data_dir_root)!r} and its "
-                f"manual-download directory {manual_dir!r} does not exist."
-                f"\n{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-            )
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-        )
-    return tfds_source(
-        {d: (builder, builder.split_name(d)) for d in builder_cls.DOMAINS},
-        builder_cls.CLASS_NAMES,
+    return prepared_source(
+        name,
+        tfds_builders.BUILDERS[name],
+        data_dir,
+        manual_dir,
+        check,
+        on_bad_image,
+        kwargs,
     )
 
 
