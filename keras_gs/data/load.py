@@ -6,28 +6,19 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from keras_gs.data import augment
-from keras_gs.data import domainnet
+from keras_gs.data import catalog
 from keras_gs.data import image_check
 from keras_gs.data import images
 from keras_gs.data import pipeline
 from keras_gs.data import splits as splits_lib
-from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
 from keras_gs.utils.choices import check_choice
 from keras_gs.data.domain_names import resolve_domains
 from keras_gs.data.domain_splits import DomainSplits
-from keras_gs.data.folder import folder_source
-from keras_gs.data.rotated_digits import rotated_digits_source
-from keras_gs.data.tfds_builders.prepare import prepared_source
+from keras_gs.data.spec import SourceRequest
 from keras_gs.data.zip_domains import TrainingDomain
 
-DATASETS = (
-    "pacs",
-    "vlcs",
-    "office_home",
-    "domainnet",
-    "folder",
-    "rotated_digits",
-)
+# The names of `catalog`, in its order.
+DATASETS = tuple(catalog.names())
 TEST_ON = ("split", "domain")
 
 
@@ -80,7 +71,7 @@ def load(
     `normalization="none"`); labels `int32`.
 
     Args:
-        name: str, one of `DATASETS`.
+        name: str, a name of `catalog` (`keras_gs.data.names()`).
         data_dir: str or None, the folder tree's root for `"folder"`; the
             TFDS data directory for the TFDS datasets (`None`: TFDS's
             default). Defaults to `None`.
@@ -146,7 +137,7 @@ def load(
     train = keras_gs.data.zip_domains(splits.train_domains, batch_size=32)
     ```
     """
-    check_choice(name, DATASETS, "name", "dataset")
+    dataset = catalog.get(name)
     fractions = splits_lib.check_fractions(fractions)
     check_choice(test_on, TEST_ON, "test_on", "test protocol")
     if normalization is not None:
@@ -164,16 +155,17 @@ def load(
     )
     sizes = _check_image_size(image_size)
 
-    source = _make_source(
-        name,
-        data_dir,
-        manual_dir,
-        sizes,
-        check_images,
-        on_bad_image,
-        dict(dataset_kwargs or {}),
+    source = dataset.source(
+        SourceRequest(
+            data_dir=data_dir,
+            manual_dir=manual_dir,
+            sizes=sizes,
+            check_images=check_images,
+            on_bad_image=on_bad_image,
+            options=dict(dataset_kwargs or {}),
+        )
     )
-    if name == "rotated_digits" or sizes is None:
+    if dataset.built_at_size or sizes is None:
         sizes = source.image_size
     normalization = normalization or source.normalization
     test_domains = _resolve_test_domains(test_domains, source.domains)
@@ -281,36 +273,6 @@ def load(
         domains=list(source.domains),
         training_domains=training_domains,
         domain_sizes=domain_sizes,
-    )
-
-
-def _make_source(
-    name, data_dir, manual_dir, sizes, check, on_bad_image, kwargs
-):
-    if name == "rotated_digits":
-        if sizes:
-            kwargs.setdefault("image_size", sizes[-1])
-        return rotated_digits_source(**kwargs)
-    if name == "folder":
-        if data_dir is None:
-            raise FileNotFoundError(
-                "load('folder') needs data_dir=<root of a "
-                "<root>/<domain>/<class>/<image> tree>. Received: "
-                "data_dir=None"
-            )
-        return folder_source(
-            data_dir, check=check, on_bad_image=on_bad_image, **kwargs
-        )
-    if name == "domainnet":
-        return domainnet.domainnet_source(data_dir, **kwargs)
-    return prepared_source(
-        name,
-        tfds_builders.BUILDERS[name],
-        data_dir,
-        manual_dir,
-        check,
-        on_bad_image,
-        kwargs,
     )
 
 

@@ -1,16 +1,23 @@
-"""`prepared_source`: one of keras_gs's TFDS builders, prepared on first use."""
+"""`tfds_dataset`: one of keras_gs's TFDS builders as a catalog `Dataset`."""
 
+import functools
 import os
 
 import tensorflow_datasets as tfds
 
 from keras_gs.data.domain_source import DomainSource
+from keras_gs.data.spec import Dataset
+from keras_gs.data.spec import SourceRequest
 from keras_gs.data.tfds_source import tfds_source
 
 
-def prepared_source(
-    name, builder_cls, data_dir, manual_dir, check, on_bad_image, kwargs
-) -> DomainSource:
+def tfds_dataset(name: str, builder_cls) -> Dataset:
+    """The catalog's `Dataset` `name`, read with `builder_cls` (see
+    `prepared_source`). Options: the builder's constructor arguments."""
+    return Dataset(name, functools.partial(prepared_source, name, builder_cls))
+
+
+def prepared_source(name, builder_cls, request: SourceRequest) -> DomainSource:
     """The domains of `builder_cls` (a `DomainFolderBuilder`) as a source.
 
     The builder is prepared in `data_dir` from the archive the user
@@ -18,12 +25,14 @@ def prepared_source(
     when it is not yet; a FileNotFoundError gives the builder's
     `MANUAL_DOWNLOAD_INSTRUCTIONS` when that directory does not exist.
     """
+    check = request.check_images
     builder = builder_cls(
-        data_dir=data_dir,
-        on_bad_image=on_bad_image,
+        data_dir=request.data_dir,
+        on_bad_image=request.on_bad_image,
         check="header" if check == "none" else check,
-        **kwargs,
+        **request.options,
     )
+    manual_dir = request.manual_dir
     if not builder.is_prepared():
         if manual_dir is None:
             manual_dir = os.path.join(
