@@ -5,7 +5,8 @@ folder tree, or the embedded `rotated_digits`) into the paper's per-domain
 splits; `zip_domains` draws every source domain into each training batch.
 `names()` lists the datasets and `get(name)` gives one's `Dataset`: each
 dataset module declares its own (`spec.Dataset`), `catalog` is the table
-of all of them.
+of all of them. `load` works in three steps: it checks its arguments,
+plans the splits (`split_plan`), then builds them (`build_splits`).
 """
 
 from keras_gs.data.catalog import get
