@@ -9,11 +9,11 @@ as in the paper's helpers, and on batches of all classes.
 `tools/analyze_conflicts.py` is the command-line front end.
 
 The modules, one purpose each: `per_example` (per-example gradients,
-vectorized), `layers` (variables grouped by layer), `measures` (the
-measures from the gradients), `sampling` (the batches), `analyze`
-(`ConflictAnalyzer`: measures of a network over checkpoints), `run_dir`
-(a trained run's settings, checkpoints, data and network), `report`
-(CSV, plots, summary).
+vectorized), `measures` (the measures from the gradients), `sampling`
+(the batches), `analyze` (`ConflictAnalyzer`: measures of a network over
+checkpoints), `run_dir` (a trained run's settings, checkpoints, data and
+network), `report` (CSV, plots, summary). The variables are grouped by
+layer by `keras_gs.conflicts.layer_groups`.
 
 Example:
 

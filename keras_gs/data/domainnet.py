@@ -3,6 +3,8 @@
 import tensorflow_datasets as tfds
 
 from keras_gs.data.domain_source import DomainSource
+from keras_gs.data.spec import Dataset
+from keras_gs.data.spec import SourceRequest
 from keras_gs.data.tfds_source import tfds_source
 
 # TFDS 4.9.10 `domainnet`: one builder config per domain, each with the
@@ -46,3 +48,11 @@ def domainnet_source(
         {domain: (builders[domain], "train+test") for domain in DOMAINS},
         class_names,
     )
+
+
+def _catalog_source(request: SourceRequest) -> DomainSource:
+    return domainnet_source(request.data_dir, **request.options)
+
+
+# Options: `download_config` (see `domainnet_source`).
+DATASETS = (Dataset("domainnet", _catalog_source),)

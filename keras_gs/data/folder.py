@@ -8,6 +8,8 @@ import tensorflow as tf
 from keras_gs.data import image_check
 from keras_gs.data import images
 from keras_gs.data.domain_source import DomainSource
+from keras_gs.data.spec import Dataset
+from keras_gs.data.spec import SourceRequest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,3 +223,23 @@ def _check_not_emptied(domain, kept, class_names):
             f"After leaving out unreadable files, class(es) {emptied} of "
             f"domain {domain!r} hold no image. Classes: {class_names}"
         )
+
+
+def _catalog_source(request: SourceRequest) -> DomainSource:
+    if request.data_dir is None:
+        raise FileNotFoundError(
+            "load('folder') needs data_dir=<root of a "
+            "<root>/<domain>/<class>/<image> tree>. Received: "
+            "data_dir=None"
+        )
+    return folder_source(
+        request.data_dir,
+        check=request.check_images,
+        on_bad_image=request.on_bad_image,
+        **request.options,
+    )
+
+
+# The user's own tree `data_dir/<domain>/<class>/<image>`. Options:
+# `domains`, `class_names` (see `folder_source`).
+DATASETS = (Dataset("folder", _catalog_source),)

@@ -1,35 +1,27 @@
-"""`load`: one entry point from a dataset name to per-domain tf.data splits."""
+"""`load`: one entry point from a dataset name to per-domain tf.data splits.
 
-import os
-import random
+Three steps: the arguments are checked (`_check`), the dataset's examples
+are split by domain and split (`split_plan.plan_splits`), then read into
+tf.data pipelines (`build_splits.build_splits`).
+"""
+
 from collections.abc import Sequence
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
-
 from keras_gs.data import augment
-from keras_gs.data import domainnet
+from keras_gs.data import catalog
 from keras_gs.data import image_check
 from keras_gs.data import images
 from keras_gs.data import pipeline
 from keras_gs.data import splits as splits_lib
-from keras_gs.data import tfds_builders  # Registers pacs, vlcs, office_home.
-from keras_gs.utils.choices import check_choice
-from keras_gs.data.domain_names import resolve_domains
+from keras_gs.data.build_splits import Reading
+from keras_gs.data.build_splits import build_splits
 from keras_gs.data.domain_splits import DomainSplits
-from keras_gs.data.folder import folder_source
-from keras_gs.data.rotated_digits import rotated_digits_source
-from keras_gs.data.tfds_source import tfds_source
-from keras_gs.data.zip_domains import TrainingDomain
+from keras_gs.data.spec import SourceRequest
+from keras_gs.data.split_plan import plan_splits
+from keras_gs.utils.choices import check_choice
 
-DATASETS = (
-    "pacs",
-    "vlcs",
-    "office_home",
-    "domainnet",
-    "folder",
-    "rotated_digits",
-)
+# The names of `catalog`, in its order.
+DATASETS = tuple(catalog.names())
 TEST_ON = ("split", "domain")
 
 
@@ -82,7 +74,7 @@ def load(
     `normalization="none"`); labels `int32`.
 
     Args:
-        name: str, one of `DATASETS`.
+        name: str, a name of `catalog` (`keras_gs.data.names()`).
         data_dir: str or None, the folder tree's root for `"folder"`; the
             TFDS data directory for the TFDS datasets (`None`: TFDS's
             default). Defaults to `None`.
@@ -148,7 +140,61 @@ def load(
     train = keras_gs.data.zip_domains(splits.train_domains, batch_size=32)
     ```
     """
-    check_choice(name, DATASETS, "name", "dataset")
+    dataset = catalog.get(name)
+    fractions, augmenter, sizes = _check(
+        fractions=fractions,
+        test_on=test_on,
+        normalization=normalization,
+        resize_filter=resize_filter,
+        augmentation=augmentation,
+        augmentation_seed=augmentation_seed,
+        on_bad_image=on_bad_image,
+        check_images=check_images,
+        image_size=image_size,
+    )
+    source = dataset.source(
+        SourceRequest(
+            data_dir=data_dir,
+            manual_dir=manual_dir,
+            sizes=sizes,
+            check_images=check_images,
+            on_bad_image=on_bad_image,
+            options=dict(dataset_kwargs or {}),
+        )
+    )
+    if dataset.built_at_size or sizes is None:
+        sizes = source.image_size
+    plan = plan_splits(
+        source.labels, source.domains, test_domains, fractions, split_seed, test_on
+    )
+    reading = Reading(
+        sizes=sizes,
+        resize_filter=resize_filter,
+        normalization=normalization or source.normalization,
+        augmenter=augmenter,
+        cache=pipeline.resolve_cache(
+            cache, plan.num_examples(), sizes, source.in_memory
+        ),
+        cache_identity=(name, data_dir, manual_dir),
+        split_seed=split_seed,
+    )
+    return build_splits(source, plan, reading)
+
+
+def _check(
+    *,
+    fractions,
+    test_on,
+    normalization,
+    resize_filter,
+    augmentation,
+    augmentation_seed,
+    on_bad_image,
+    check_images,
+    image_size,
+):
+    """`load`'s arguments checked, in order: the fractions, the
+    augmentation layer (or None) and the resizes (or None)."""
     fractions = splits_lib.check_fractions(fractions)
     check_choice(test_on, TEST_ON, "test_on", "test protocol")
     if normalization is not None:
@@ -164,173 +210,7 @@ def load(
     check_choice(
         check_images, image_check.CHECK_MODES, "check_images", "image check"
     )
-    sizes = _check_image_size(image_size)
-
-    source = _make_source(
-        name,
-        data_dir,
-        manual_dir,
-        sizes,
-        check_images,
-        on_bad_image,
-        dict(dataset_kwargs or {}),
-    )
-    if name == "rotated_digits" or sizes is None:
-        sizes = source.image_size
-    normalization = normalization or source.normalization
-    test_domains = _resolve_test_domains(test_domains, source.domains)
-    source_domains = [d for d in source.domains if d not in test_domains]
-
-    # The same seed for every domain: a domain's split depends only on its
-    # own labels, not on which domains were loaded with it.
-    per_domain = {
-        d: splits_lib.stratified_split(source.labels[d], fractions, split_seed)
-        for d in source.domains
-    }
-    # Every domain's split sizes, as a test or as a source domain.
-    domain_sizes = {
-        d: {
-            "train": len(split["train"]),
-            "val": len(split["val"]),
-            "test": len(split["test"])
-            if test_on == "split"
-            else len(source.labels[d]),
-        }
-        for d, split in per_domain.items()
-    }
-    if test_on == "domain":
-        for d in test_domains:
-            per_domain[d]["test"] = list(range(len(source.labels[d])))
-    counts = {
-        "train": {d: len(per_domain[d]["train"]) for d in source_domains},
-        "val": {d: len(per_domain[d]["val"]) for d in source_domains},
-        "test": {d: len(per_domain[d]["test"]) for d in test_domains},
-    }
-    cache = pipeline.resolve_cache(
-        cache,
-        sum(n for split in counts.values() for n in split.values())
-        + sum(len(per_domain[d]["val"]) for d in test_domains),
-        sizes,
-        source.in_memory,
-    )
-
-    def examples(domain, split, training):
-        indices = list(per_domain[domain][split])
-        if training:
-            # Folder trees list files class by class; a shuffled order
-            # keeps a small shuffle buffer in zip_domains from drawing
-            # batches of a single class.
-            random.Random(split_seed).shuffle(indices)
-        dataset = source.make_dataset(
-            domain, indices, sizes[0] if sizes else None
-        )
-        return pipeline.prepare_examples(
-            dataset,
-            len(indices),
-            sizes,
-            cache=cache,
-            # Everything that changes the cached images or their order.
-            cache_key=repr(
-                (
-                    name,
-                    data_dir,
-                    manual_dir,
-                    domain,
-                    indices,
-                    sizes,
-                    resize_filter,
-                )
-            ),
-            resize_filter=resize_filter,
-        )
-
-    def prepared(domain, split, training):
-        dataset = examples(domain, split, training)
-        finish = finish_training if training else finish_evaluation
-        return dataset.map(
-            lambda x, y: (finish(x), y), num_parallel_calls=tf.data.AUTOTUNE
-        ).apply(tf.data.experimental.assert_cardinality(len(dataset)))
-
-    train_examples = [examples(d, "train", True) for d in source_domains]
-    channels = train_examples[0].element_spec[0].shape[-1]
-    finish_training = pipeline.finishing(normalization, augmenter, channels)
-    finish_evaluation = pipeline.finishing(normalization, None, channels)
-    training_domains = [
-        TrainingDomain(e, finish_training) for e in train_examples
-    ]
-    train = [
-        d.examples.map(
-            lambda x, y: (finish_training(x), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        ).apply(tf.data.experimental.assert_cardinality(len(d.examples)))
-        for d in training_domains
-    ]
-    val = _concatenate([prepared(d, "val", False) for d in source_domains])
-    test = _concatenate([prepared(d, "test", False) for d in test_domains])
-    test_val = _concatenate([prepared(d, "val", False) for d in test_domains])
-    image_shape = tuple(train[0].element_spec[0].shape)
-    return DomainSplits(
-        train_domains=[d.prefetch(tf.data.AUTOTUNE) for d in train],
-        val=val.prefetch(tf.data.AUTOTUNE),
-        test=test.prefetch(tf.data.AUTOTUNE),
-        source_domains=source_domains,
-        test_domains=test_domains,
-        class_names=list(source.class_names),
-        sizes=counts,
-        image_shape=image_shape,
-        skipped_files=list(source.skipped_files),
-        test_val=test_val.prefetch(tf.data.AUTOTUNE),
-        domains=list(source.domains),
-        training_domains=training_domains,
-        domain_sizes=domain_sizes,
-    )
-
-
-def _make_source(
-    name, data_dir, manual_dir, sizes, check, on_bad_image, kwargs
-):
-    if name == "rotated_digits":
-        if sizes:
-            kwargs.setdefault("image_size", sizes[-1])
-        return rotated_digits_source(**kwargs)
-    if name == "folder":
-        if data_dir is None:
-            raise FileNotFoundError(
-                "load('folder') needs data_dir=<root of a "
-                "<root>/<domain>/<class>/<image> tree>. Received: "
-                "data_dir=None"
-            )
-        return folder_source(
-            data_dir, check=check, on_bad_image=on_bad_image, **kwargs
-        )
-    if name == "domainnet":
-        return domainnet.domainnet_source(data_dir, **kwargs)
-    builder_cls = tfds_builders.BUILDERS[name]
-    builder = builder_cls(
-        data_dir=data_dir,
-        on_bad_image=on_bad_image,
-        check="header" if check == "none" else check,
-        **kwargs,
-    )
-    if not builder.is_prepared():
-        if manual_dir is None:
-            manual_dir = os.path.join(
-                os.fspath(builder.data_dir_root), "downloads", "manual"
-            )
-        if not os.path.isdir(manual_dir):
-            raise FileNotFoundError(
-                f"Dataset {name!r} is not prepared in "
-                f"{os.fspath(builder.data_dir_root)!r} and its "
-                f"manual-download directory {manual_dir!r} does not exist."
-                f"\n{builder_cls.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-            )
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-        )
-    return tfds_source(
-        {d: (builder, builder.split_name(d)) for d in builder_cls.DOMAINS},
-        builder_cls.CLASS_NAMES,
-    )
+    return fractions, augmenter, _check_image_size(image_size)
 
 
 def _check_image_size(image_size):
@@ -346,31 +226,3 @@ def _check_image_size(image_size):
             f"them. Received: image_size={image_size!r}"
         )
     return sizes
-
-
-def _resolve_test_domains(test_domains, domains):
-    if len(domains) < 2:
-        raise ValueError(
-            f"A leave-one-domain-out split needs at least 2 domains; the "
-            f"dataset has {len(domains)}: {list(domains)}."
-        )
-    if test_domains is None:
-        return [domains[0]]
-    if isinstance(test_domains, str):
-        test_domains = [test_domains]
-    resolved = resolve_domains(test_domains, domains)
-    if len(resolved) == len(domains):
-        raise ValueError(
-            f"Every domain is a test domain ({resolved}); leave at least "
-            f"one out for training. Valid: {', '.join(domains)}"
-        )
-    if not resolved:
-        raise ValueError(f"`test_domains` is empty. Valid: {', '.join(domains)}")
-    return resolved
-
-
-def _concatenate(datasets):
-    result = datasets[0]
-    for dataset in datasets[1:]:
-        result = result.concatenate(dataset)
-    return result

@@ -8,6 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_gs.data.domain_source import DomainSource
+from keras_gs.data.spec import Dataset
+from keras_gs.data.spec import SourceRequest
 
 ANGLES = (0, 15, 30, 45, 60, 75)
 DOMAINS = tuple(str(a) for a in ANGLES)
@@ -133,3 +135,16 @@ def _rotate(pixels, image_size, angle):
     image.paste(digit, (offset, offset))
     image = image.rotate(angle, resample=Image.Resampling.BILINEAR)
     return np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+
+
+def _catalog_source(request: SourceRequest) -> DomainSource:
+    # Built at the requested size (the last resize), so nothing is resized.
+    options = dict(request.options)
+    if request.sizes:
+        options.setdefault("image_size", request.sizes[-1])
+    return rotated_digits_source(**options)
+
+
+# No download; `data_dir` is ignored. Options: `channels`, `disjoint`,
+# `seed` (see `make_rotated_digits`).
+DATASETS = (Dataset("rotated_digits", _catalog_source, built_at_size=True),)

@@ -1,8 +1,10 @@
 """The training step: `GradSurgeryModel` and its parts.
 
-`grad_surgery_model` (the class and its `train_step`), `passes` (one
-forward and backward pass per domain), `combiner` (where the domain
-gradients become one update), `replicas` (cross-replica sums, loss scale),
+`grad_surgery_model` (the class and its `train_step`), `steps` (the
+step rules `train_step` calls: the surgeries' and Fish's, Fishr's and
+IGA's), `passes` (one forward and backward pass per domain), `combiner`
+(where the domain gradients become one update), `surgery_state` (a
+stateful surgery's variables), `replicas` (cross-replica sums, loss scale),
 `regularization`, `step_metrics`, `domain_axis`, `batchnorm_statistics`,
 `joint_batch_losses` and `call_recorder` (what BatchNorm and activity
 regularizers compute inside a pass), `layer_statistics` (what

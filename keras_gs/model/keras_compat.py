@@ -8,6 +8,7 @@ Keras changes, this is the one file to read; the tests of `keras_gs.model`
 fail if a private member moves.
 """
 
+import contextlib
 import warnings
 
 import keras
@@ -56,6 +57,50 @@ def build_compiled_metrics(model, x, y):
     batch (without the domain axis).
     """
     model._symbolic_build(data_batch=(x, y, None))
+
+
+@contextlib.contextmanager
+def step_count_restarted_at(optimizer, at_step):
+    """Inside the block, `optimizer` counts its own steps from `at_step`.
+
+    Keras's Adam (and Adamax, Nadam, Adafactor, Lamb...) compute their bias
+    correction in `update_step` from the public `iterations` property, as
+    a freshly built optimizer's would be once it has taken
+    `iterations - at_step` steps; where `iterations < at_step` it is
+    unchanged. The counter itself (`_iterations`: what `apply` increments,
+    what a learning-rate schedule reads, what the run's seeds and anneals
+    use) is not touched. The property is a class attribute, so the
+    optimizer's class is swapped for a subclass overriding it while
+    `optimizer.apply` is traced in the block (Python only: no variable,
+    nothing saved). A `LossScaleOptimizer`'s inner optimizer is the one
+    that counts.
+
+    Args:
+        optimizer: a Keras optimizer.
+        at_step: int, the step count from which a fresh optimizer would
+            have counted; `None` leaves the count as it is.
+    """
+    if at_step is None:
+        yield
+        return
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    original = type(inner)
+    counts = original.iterations.fget
+
+    def iterations(self):
+        step = tf.convert_to_tensor(counts(self))
+        at = tf.constant(at_step, step.dtype)
+        return tf.where(step >= at, step - at, step)
+
+    restarted = type(
+        original.__name__, (original,), {"iterations": property(iterations)}
+    )
+    # Keras's `__setattr__` tracks values; the class is not one to track.
+    object.__setattr__(inner, "__class__", restarted)
+    try:
+        yield
+    finally:
+        object.__setattr__(inner, "__class__", original)
 
 
 # -- workarounds ---------------------------------------------------------------

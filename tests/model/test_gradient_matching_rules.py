@@ -175,6 +175,50 @@ def test_fishr_second_step_uses_the_moving_average():
     np.testing.assert_allclose(logs[1]["penalty"], penalty, rtol=1e-4)
 
 
+
+def test_fishr_anneal_restarts_adams_bias_correction_by_hand():
+    # y = w x, MSE, w0 = 0, both domains x = 1, y = 1: g = 2 (w - 1).
+    # lambda = 0 (plain ERM), anneal at step index 2; Adam(0.1), betas
+    # (0.9, 0.999), eps 1e-10 (negligible). An Adam's first update is
+    # lr sign(g): m = 0.1 g, v = 0.001 g^2, alpha = lr sqrt(0.001) / 0.1.
+    # Step 0: g = -2, w = 0.1.
+    # Step 1: g = -1.8, m = 0.9 (-0.2) + 0.1 (-1.8) = -0.36,
+    #   v = 0.999 (0.004) + 0.001 (3.24) = 0.007236,
+    #   update = 0.1 (-0.36 / 0.19) / sqrt(0.007236 / 0.001999)
+    #   = -0.0995878, w = 0.1995878.
+    # Step 2 (reset: a fresh Adam's first update): g = -1.6008244,
+    #   w = 0.2995878. (Zeroed moments with the count kept at 3 would
+    #   move w by 0.1 (0.1 / 0.271) sqrt(0.002997 / 0.001) = 0.0638815.)
+    # Step 3 (the fresh Adam's second): g = -1.4008244,
+    #   m = 0.09 (-1.6008244) + 0.1 (-1.4008244) = -0.2841566,
+    #   v = 0.000999 (2.5626391) + 0.001 (1.9623087) = 0.0045223,
+    #   update = 0.1 (-0.2841566 / 0.19) / sqrt(0.0045223 / 0.001999)
+    #   = -0.0994322, w = 0.3990200.
+    network = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False)]
+    )
+    network.layers[0].kernel.assign([[0.0]])
+    x = np.ones((1, 2, 1), "float32")  # (batch 1, 2 domains, 1)
+    model = keras_gs.GradSurgeryModel(
+        network,
+        surgery=keras_gs.surgery.Fishr(lambda_=0.0, penalty_anneal_iters=2),
+        seed=0,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.1, epsilon=1e-10), loss="mse"
+    )
+    weights = []
+    for _ in range(4):
+        model.train_on_batch(x, x)
+        weights.append(float(network.layers[0].kernel.numpy()[0, 0]))
+    # rtol: in float32 1 - 0.999 is 1.3e-5 off, sqrt(1 - 0.999) 6.4e-6.
+    np.testing.assert_allclose(
+        weights, [0.1, 0.1995878, 0.2995878, 0.3990200], rtol=2e-5
+    )
+    # The run's step count goes on through the reset.
+    assert int(model.optimizer.iterations.numpy()) == 4
+
+
 # -- IGA -----------------------------------------------------------------------
 
 

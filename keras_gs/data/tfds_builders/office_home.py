@@ -3,6 +3,7 @@
 from keras_gs.data.tfds_builders.domain_folder_builder import (
     DomainFolderBuilder,
 )
+from keras_gs.data.tfds_builders.prepare import tfds_dataset
 from keras_gs.data.tfds_builders.registration import name_is_free
 
 import tensorflow_datasets as tfds
@@ -62,3 +63,6 @@ class OfficeHome(
   booktitle={CVPR},
   year={2017}
 }"""
+
+
+DATASETS = (tfds_dataset("office_home", OfficeHome),)

@@ -3,6 +3,7 @@
 from keras_gs.data.tfds_builders.domain_folder_builder import (
     DomainFolderBuilder,
 )
+from keras_gs.data.tfds_builders.prepare import tfds_dataset
 from keras_gs.data.tfds_builders.registration import name_is_free
 
 import tensorflow_datasets as tfds
@@ -49,3 +50,6 @@ class Pacs(DomainFolderBuilder, skip_registration=not name_is_free("pacs")):
   booktitle={ICCV},
   year={2017}
 }"""
+
+
+DATASETS = (tfds_dataset("pacs", Pacs),)

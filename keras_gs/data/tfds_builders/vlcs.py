@@ -3,6 +3,7 @@
 from keras_gs.data.tfds_builders.domain_folder_builder import (
     DomainFolderBuilder,
 )
+from keras_gs.data.tfds_builders.prepare import tfds_dataset
 from keras_gs.data.tfds_builders.registration import name_is_free
 
 import tensorflow_datasets as tfds
@@ -39,3 +40,6 @@ class Vlcs(DomainFolderBuilder, skip_registration=not name_is_free("vlcs")):
   booktitle={ICCV},
   year={2013}
 }"""
+
+
+DATASETS = (tfds_dataset("vlcs", Vlcs),)

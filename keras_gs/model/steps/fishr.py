@@ -75,7 +75,7 @@ class FishrStep(StepRule):
             return
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        self.reset = OptimizerReset(model.optimizer)
+        self.reset = OptimizerReset(model.optimizer, self.anneal)
 
     def step(self, model, x, y, sample_weight, step):
         variables = model.trainable_variables
@@ -132,9 +132,11 @@ class FishrStep(StepRule):
         if regularizers:
             update = [u + r for u, r in zip(update, flat[len(variables) :])]
         update = regularization.add_coupled_l2(update, variables, model.coupled_l2)
-        # DomainBed re-creates Adam when the penalty switches on.
+        # DomainBed re-creates Adam when the penalty switches on: its
+        # moments and its bias correction restart.
         self.reset(tf.logical_and(applied, tf.equal(step, self.anneal)))
-        replicas.apply(optimizer, update, variables, applied)
+        with self.reset.restarted_count():
+            replicas.apply(optimizer, update, variables, applied)
         batchnorm.apply(applied)
         self.moving_variances.assign(
             tf.where(applied, averages, self.moving_variances)
