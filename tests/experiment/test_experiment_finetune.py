@@ -11,6 +11,7 @@ import pytest
 from keras_gs import experiment
 from keras_gs.experiment import files
 from run_checks import StopAfter, quiet, replace, run_paths, tiny_config
+from tool_helpers import ROOT, run
 
 
 def weights_of(path):
@@ -61,6 +62,25 @@ def test_each_surgery_starts_from_the_stage_last_weights(finetuned):
     experiment.Experiment(replace(scratch, surgery=("erm",))).run(quiet())
     initial = weights_of(run_paths(scratch, "erm").last_weights)
     assert max(np.abs(a - b).max() for a, b in zip(start, initial)) > 1e-3
+
+
+def test_compare_regimes_tool_prints_the_two_rules(finetuned):
+    result = run(
+        ROOT / "tools" / "compare_regimes.py", f"tuned={finetuned.workdir}"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "| rule | tuned: avg | tuned: − erm |"
+    # One trial: no standard error; agr-sum at lr 1e-12 keeps the stage's
+    # weights, as erm does: the same average, a difference of 0.
+    erm, agr_sum = (
+        [c.strip() for c in line.strip("|").split("|")] for line in lines[2:4]
+    )
+    assert (erm[0], erm[2]) == ("erm", "–")
+    assert (agr_sum[0], agr_sum[1], agr_sum[2]) == ("agr-sum", erm[1], "+0.0 (1)")
+    bad = run(ROOT / "tools" / "compare_regimes.py", "no-equals-sign")
+    assert bad.returncode == 2
+    assert "NAME=WORKDIR" in bad.stderr
 
 
 def test_the_stage_is_trained_once_and_shared(finetuned):
