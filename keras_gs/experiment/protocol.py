@@ -89,9 +89,14 @@ class Experiment:
             surgery of `config`. Defaults to `None`.
         strategy: a `tf.distribute.Strategy`, or None to make the one
             `config.strategy` names. Defaults to `None`.
+        stage: an `ExperimentConfig`, the pretraining stage's experiment
+            when `config.pretrain_steps` > 0, or None for
+            `config.pretrain_stage()` (a sweep passes its flagfile's, so
+            that every configuration fine-tunes the same stage). Defaults
+            to `None`.
     """
 
-    def __init__(self, config, runs=None, strategy=None):
+    def __init__(self, config, runs=None, strategy=None, stage=None):
         self.config = config.validate()
         started = time.perf_counter()
         # One strategy per process (the pretraining stage's experiment
@@ -129,7 +134,8 @@ class Experiment:
         # The fine-tuning regime's first stage (`pretrain_steps`): an
         # experiment of its own, whose run (erm, target, trial) every
         # surgery of that target and trial starts from.
-        stage = config.pretrain_stage()
+        if config.pretrain_steps and stage is None:
+            stage = config.pretrain_stage()
         self.stage = (
             None
             if stage is None or len(self.finished) == len(self.runs)
@@ -248,11 +254,14 @@ class Experiment:
             return None
         stage_spec = RunSpec("erm", spec.test_domain, spec.trial)
         paths = files.RunPaths.of_run(self.stage.config, stage_spec)
-        if stage_spec not in self.stage.finished:
-            progress.print(
-                f"{spec.test_domain}/trial_{spec.trial}: pretraining stage "
-                f"({self.stage.config.steps} steps of erm) in {paths.root}"
-            )
+        if stage_spec in self.stage.finished:
+            return paths.last_weights
+        progress.print(
+            f"{spec.test_domain}/trial_{spec.trial}: pretraining stage "
+            f"({self.stage.config.steps} steps of erm) in {paths.root}"
+        )
+        waiting = False
+        while True:
             summary = self.stage.run(
                 Progress(
                     1,
@@ -261,8 +270,17 @@ class Experiment:
                 ),
                 runs=[stage_spec],
             )
-            if stage_spec in summary.busy:
-                raise RunBusy("its pretraining stage is being trained")
+            if stage_spec not in summary.busy or os.path.exists(paths.results):
+                break
+            # Another process (a sweep's other worker) trains it: every
+            # run of this target and trial needs it, so wait.
+            if not waiting:
+                progress.print(
+                    f"Waiting for the process training {paths.root} "
+                    f"(checking every {_STAGE_POLL_SECONDS} s)."
+                )
+                waiting = True
+            time.sleep(_STAGE_POLL_SECONDS)
         return paths.last_weights
 
     def _train(self, spec, splits, slot, progress, start_weights=None):
@@ -341,6 +359,7 @@ class Experiment:
 
 
 _UNREADABLE_IMAGE = "Not a readable image file"
+_STAGE_POLL_SECONDS = 5
 
 
 def run_experiment(config, progress: Progress | None = None):

@@ -189,10 +189,6 @@ class SweepConfig:
             surgery=(job.surgery,),
             trials=job.trial + 1,
             workdir=self.hparams_dir(job.index),
-            # Stages are named by their settings: configurations that
-            # pretrain alike share them.
-            pretrain_workdir=self.experiment.pretrain_workdir
-            or os.path.join(self.workdir, "pretrain"),
         )
 
 

@@ -2,6 +2,7 @@
 trial, trained once, and every surgery starting from its last weights."""
 
 import glob
+import io
 import os
 
 import h5py
@@ -10,6 +11,8 @@ import pytest
 
 from keras_gs import experiment
 from keras_gs.experiment import files
+from keras_gs.experiment import protocol
+from keras_gs.experiment.run_lock import RunLock
 from run_checks import StopAfter, quiet, replace, run_paths, tiny_config
 from tool_helpers import ROOT, run
 
@@ -156,3 +159,28 @@ def test_an_interrupted_stage_resumes(tmp_path):
 def test_bad_regime_settings_are_refused_by_name(tmp_path, change, message):
     with pytest.raises(ValueError, match=message):
         tiny_config(tmp_path, **change).validate()
+
+
+def test_a_stage_another_process_trains_is_waited_for(tmp_path, monkeypatch):
+    # A sweep's two workers need the same stage: the second waits for the
+    # first (here, a lock this test holds until the wait is announced)
+    # instead of failing.
+    config = tiny_config(tmp_path, pretrain_steps=10, steps=10)
+    stage = stage_results(config)
+    os.makedirs(stage.root)
+    monkeypatch.setattr(protocol, "_STAGE_POLL_SECONDS", 0.2)
+    lock = RunLock(stage.root)
+    lock.__enter__()
+
+    class ReleaseWhenWaiting(io.StringIO):
+        def write(self, text):
+            if "Waiting for the process training" in text:
+                lock.__exit__(None, None, None)
+            return super().write(text)
+
+    printed = ReleaseWhenWaiting()
+    progress = experiment.Progress(0, 0, stream=printed, interval=1e9)
+    summary = experiment.Experiment(config).run(progress)
+    assert "Waiting for the process training" in printed.getvalue()
+    assert len(summary.results) == 1
+    assert os.path.exists(stage.results)
