@@ -2,8 +2,11 @@
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import math
+import os
 from typing import ClassVar
 
 from keras_gs import data
@@ -38,6 +41,9 @@ RESULT_FIELDS = (
     "split_seed",
     "seed",
     "mixed_precision",
+    "warmup_steps",
+    "pretrain_steps",
+    "pretrain_lr",
 )
 
 
@@ -103,6 +109,24 @@ class ExperimentConfig:
             `0`.
         mixed_precision: bool, train in `mixed_float16`. Defaults to
             `False`.
+        warmup_steps: int, each run trains with Deep-All's gradient (the
+            mean of the domain gradients) for this many steps, then with
+            its surgery (`GradSurgeryModel(warmup_steps=)`; surgeries
+            only). Defaults to `0`.
+        pretrain_steps: int, the fine-tuning regime of the paper: with N >
+            0, each target and trial first trains `erm` on its source
+            domains for N steps at `pretrain_lr` (the "pretraining
+            stage", once, never on target data), and every surgery of that
+            target and trial then starts from the stage's last weights
+            and trains `steps` steps at `lr`, with a new optimizer. 0
+            trains every run from `weights`. Defaults to `0`.
+        pretrain_lr: float, Adam's learning rate in the pretraining stage.
+            Defaults to `1e-3`.
+        pretrain_workdir: str or None, where the pretraining stages are
+            written (`<pretrain_workdir>/stage_<key>/`, one directory per
+            stage setting, so experiments and sweeps whose stages have the
+            same settings share them). None: `<workdir>/pretrain`.
+            Defaults to `None`.
         strategy: str, one of `STRATEGIES`. Defaults to `"default"`.
         workdir: str, where runs are written. Defaults to `"runs"`.
         deterministic: bool, also make TensorFlow's ops deterministic, so
@@ -134,7 +158,12 @@ class ExperimentConfig:
     # Names a tuple field also takes (`test_domains="all"`).
     SPECIAL_NAMES: ClassVar[tuple] = (ALL,)
     # Fields holding paths (a user's "~" is expanded).
-    PATHS: ClassVar[tuple] = ("data_dir", "manual_dir", "workdir")
+    PATHS: ClassVar[tuple] = (
+        "data_dir",
+        "manual_dir",
+        "workdir",
+        "pretrain_workdir",
+    )
 
     dataset: str = "rotated_digits"
     data_dir: str | None = None
@@ -161,6 +190,10 @@ class ExperimentConfig:
     split_seed: int = 0
     seed: int = 0
     mixed_precision: bool = False
+    warmup_steps: int = 0
+    pretrain_steps: int = 0
+    pretrain_lr: float = 1e-3
+    pretrain_workdir: str | None = None
     strategy: str = "default"
     workdir: str = "runs"
     deterministic: bool = True
@@ -257,24 +290,40 @@ class ExperimentConfig:
             raise ValueError("`test_domains` is empty: give 'all' or names.")
         for name in ("trials", "steps", "batch_size", "eval_every"):
             _positive(self, name)
-        for name in ("checkpoint_every", "backup_every", "conflicts_every"):
+        for name in (
+            "checkpoint_every",
+            "backup_every",
+            "conflicts_every",
+            "warmup_steps",
+            "pretrain_steps",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(
                     f"`{name}` must be >= 0. Received: "
                     f"{name}={getattr(self, name)}"
                 )
-        for name in ("lr", "coupled_l2", "weight_decay"):
+        for name in ("lr", "pretrain_lr", "coupled_l2", "weight_decay"):
             value = getattr(self, name)
+            positive = name.endswith("lr")
             if (
                 not math.isfinite(value)
                 or value < 0
-                or (name == "lr" and value == 0)
+                or (positive and value == 0)
             ):
                 raise ValueError(
                     f"`{name}` must be finite and "
-                    f"{'> 0' if name == 'lr' else '>= 0'}. "
+                    f"{'> 0' if positive else '>= 0'}. "
                     f"Received: {name}={value}"
                 )
+        if self.warmup_steps:
+            for name in self.surgery:
+                if surgery.get(name).step_method:
+                    raise ValueError(
+                        f"`warmup_steps` is for the surgeries; {name!r} "
+                        "changes the step itself (Fishr's warm-up is "
+                        f"`{name}.penalty_anneal_iters`). Received: "
+                        f"warmup_steps={self.warmup_steps}, surgery={name}"
+                    )
         if self.dataset == "folder" and not self.data_dir:
             raise ValueError(
                 "--dataset=folder needs `data_dir`, the root of a "
@@ -284,6 +333,37 @@ class ExperimentConfig:
         if not self.workdir:
             raise ValueError("`workdir` is empty.")
         return self
+
+    def pretrain_stage(self) -> "ExperimentConfig | None":
+        """The experiment of the pretraining stages, or None without one.
+
+        `erm` for `pretrain_steps` steps at `pretrain_lr`, with every other
+        result-changing setting of this experiment (data, network, batch,
+        L2, seed: trial n's stage starts from trial n's initial weights),
+        in its own work directory named by those settings.
+        """
+        if not self.pretrain_steps:
+            return None
+        stage = dataclasses.replace(
+            self,
+            surgery=("erm",),
+            surgery_options=(),
+            steps=self.pretrain_steps,
+            lr=self.pretrain_lr,
+            warmup_steps=0,
+            pretrain_steps=0,
+            pretrain_lr=ExperimentConfig.pretrain_lr,
+            pretrain_workdir=None,
+            checkpoint_every=0,
+            conflicts_every=0,
+        )
+        root = self.pretrain_workdir or os.path.join(self.workdir, "pretrain")
+        key = hashlib.sha256(
+            json.dumps(stage.result_settings(), sort_keys=True).encode()
+        ).hexdigest()[:10]
+        return dataclasses.replace(
+            stage, workdir=os.path.join(root, f"stage_{key}")
+        )
 
     def surgery_kwargs(self, name: str) -> dict:
         """The options `surgery_options` gives surgery `name`, as kwargs.

@@ -66,6 +66,7 @@ class ModelSlot:
                     num_domains=num_domains,
                     coupled_l2=config.coupled_l2,
                     seed=seed,
+                    warmup_steps=config.warmup_steps,
                 )
                 # One execution per chunk of the run's schedule (every
                 # event falls on a chunk's end); one step per execution

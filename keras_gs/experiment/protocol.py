@@ -87,12 +87,21 @@ class Experiment:
             checked against the work directory), e.g. one trial of a
             hyper-parameter sweep; None for every trial, target and
             surgery of `config`. Defaults to `None`.
+        strategy: a `tf.distribute.Strategy`, or None to make the one
+            `config.strategy` names. Defaults to `None`.
+        stage: an `ExperimentConfig`, the pretraining stage's experiment
+            when `config.pretrain_steps` > 0, or None for
+            `config.pretrain_stage()` (a sweep passes its flagfile's, so
+            that every configuration fine-tunes the same stage). Defaults
+            to `None`.
     """
 
-    def __init__(self, config, runs=None):
+    def __init__(self, config, runs=None, strategy=None, stage=None):
         self.config = config.validate()
         started = time.perf_counter()
-        self.strategy = distribution.make_strategy(config.strategy)
+        # One strategy per process (the pretraining stage's experiment
+        # shares this one's: collectives clash between two).
+        self.strategy = strategy or distribution.make_strategy(config.strategy)
         self.writes_files = distribute.is_chief(self.strategy)
         requested = (
             None if config.test_domains == "all" else config.test_domains
@@ -122,6 +131,16 @@ class Experiment:
             preflight.check_network(config, first)
             if self.writes_files:
                 preflight.check_writable(config.workdir)
+        # The fine-tuning regime's first stage (`pretrain_steps`): an
+        # experiment of its own, whose run (erm, target, trial) every
+        # surgery of that target and trial starts from.
+        if config.pretrain_steps and stage is None:
+            stage = config.pretrain_stage()
+        self.stage = (
+            None
+            if stage is None or len(self.finished) == len(self.runs)
+            else Experiment(stage, strategy=self.strategy)
+        )
         self.seconds_loading = time.perf_counter() - started
         # Models by `slot_key`, kept between calls of `run`.
         self._slots = {}
@@ -191,7 +210,10 @@ class Experiment:
                         self.strategy,
                     )
             try:
-                result = self._train(spec, splits, slots[key], progress)
+                start_weights = self._stage_weights(spec, progress)
+                result = self._train(
+                    spec, splits, slots[key], progress, start_weights
+                )
             except RunBusy as reason:
                 progress.print(f"{spec.name}: {reason}: skipped.")
                 busy.append(spec)
@@ -225,7 +247,43 @@ class Experiment:
             timing=dict(watch.seconds),
         )
 
-    def _train(self, spec, splits, slot, progress):
+    def _stage_weights(self, spec, progress):
+        """The weights run `spec` starts from: None, or the last weights of
+        its pretraining stage, trained first if it has not finished."""
+        if self.stage is None:
+            return None
+        stage_spec = RunSpec("erm", spec.test_domain, spec.trial)
+        paths = files.RunPaths.of_run(self.stage.config, stage_spec)
+        if stage_spec in self.stage.finished:
+            return paths.last_weights
+        progress.print(
+            f"{spec.test_domain}/trial_{spec.trial}: pretraining stage "
+            f"({self.stage.config.steps} steps of erm) in {paths.root}"
+        )
+        waiting = False
+        while True:
+            summary = self.stage.run(
+                Progress(
+                    1,
+                    self.stage.config.steps,
+                    stream=getattr(progress, "stream", None),
+                ),
+                runs=[stage_spec],
+            )
+            if stage_spec not in summary.busy or os.path.exists(paths.results):
+                break
+            # Another process (a sweep's other worker) trains it: every
+            # run of this target and trial needs it, so wait.
+            if not waiting:
+                progress.print(
+                    f"Waiting for the process training {paths.root} "
+                    f"(checking every {_STAGE_POLL_SECONDS} s)."
+                )
+                waiting = True
+            time.sleep(_STAGE_POLL_SECONDS)
+        return paths.last_weights
+
+    def _train(self, spec, splits, slot, progress, start_weights=None):
         """One run under its lock; on Ctrl-C or SIGTERM, says what is kept."""
         paths = files.RunPaths.of_run(self.config, spec)
         lock = RunLock(paths.root) if self.writes_files else nullcontext()
@@ -243,6 +301,7 @@ class Experiment:
                         writes_files=self.writes_files,
                         progress=progress,
                         domains=self.domains,
+                        start_weights=start_weights,
                     )
             except tf.errors.InvalidArgumentError as error:
                 if _UNREADABLE_IMAGE not in error.message:
@@ -300,6 +359,7 @@ class Experiment:
 
 
 _UNREADABLE_IMAGE = "Not a readable image file"
+_STAGE_POLL_SECONDS = 5
 
 
 def run_experiment(config, progress: Progress | None = None):

@@ -211,6 +211,7 @@ def train_run(
     writes_files: bool = True,
     progress=None,
     domains=None,
+    start_weights=None,
 ) -> dict:
     """Trains and evaluates one run; writes its directory; returns results.
 
@@ -225,6 +226,10 @@ def train_run(
         progress: a `progress.Progress` or None.
         domains: list of str, every domain of the dataset in its order
             (recorded for the table's columns); None: `splits.domains`.
+        start_weights: str or None, a `.weights.h5` file of the network
+            the run starts from (its pretraining stage's last weights);
+            None: the slot's initial weights. A backup, when there is
+            one, wins: it holds the weights the run had reached.
 
     Returns:
         The contents of `results.json`: `history` (one entry per
@@ -249,6 +254,8 @@ def train_run(
         )
         files.write_text(paths.flags, _flagfile(run_config, spec))
     slot.reset()
+    if start_weights is not None:
+        slot.network.load_weights(start_weights)
     run = RunState(config, spec, splits, slot, paths, writes_files, progress)
     start_step, carried = run.restore()
     if progress is not None:

@@ -68,6 +68,7 @@ def make_combiner(
     jit_compile,
     layer_monitor=None,
     surgery_state=None,
+    warmup_steps=0,
 ):
     """The combiner of a step.
 
@@ -94,6 +95,10 @@ def make_combiner(
         surgery_state: the model's `SurgeryState` (parameter groups and
             state variables of a Gram weighting), or None for the whole
             network and no state.
+        warmup_steps: int, steps (counted from the optimizer's step 0)
+            whose update is the mean of the domain gradients, Deep-All's
+            gradient (METHOD.md §2), instead of the surgery's; the rule's
+            state is not written on them. Defaults to `0`.
     """
     options = dict(
         surgery=surgery,
@@ -101,6 +106,7 @@ def make_combiner(
         measure_conflicts=measure_conflicts,
         conflict_every=conflict_every,
         jit_compile=jit_compile,
+        warmup_steps=warmup_steps,
     )
     if streaming:
         if layer_monitor is not None:
@@ -119,13 +125,20 @@ class Combiner:
     """The interface: `start`, `fold` per domain, `waiting`, `finish`."""
 
     def __init__(
-        self, surgery, to_global, measure_conflicts, conflict_every, jit_compile
+        self,
+        surgery,
+        to_global,
+        measure_conflicts,
+        conflict_every,
+        jit_compile,
+        warmup_steps=0,
     ):
         self.surgery = surgery
         self.to_global = to_global
         self.measure_conflicts = measure_conflicts
         self.conflict_every = conflict_every
         self.jit_compile = jit_compile
+        self.warmup_steps = int(warmup_steps)
 
     def start(self, variables):
         """The state before the first domain."""
@@ -143,6 +156,11 @@ class Combiner:
         """The update from all domains and the local weight-regularization
         gradients `extra_grads` (added after the surgery, never masked)."""
         raise NotImplementedError
+
+    def warming_up(self, step):
+        """Whether `step` is a warm-up step (the same on every replica:
+        a function of the optimizer's step alone)."""
+        return tf.less(tf.cast(step, tf.int64), self.warmup_steps)
 
     def measured(self, step, measure):
         """`measure()` on measured steps, 0.0 on the others (no work)."""
@@ -204,11 +222,20 @@ class Gathered(Combiner):
                 domain_grads, extra_grads, step
             )
             weights, finite, new_state = self._weights(grams, seed, finite)
+            if self.warmup_steps:
+                # Weights 1/K: the mean of the domain gradients.
+                warm = self.warming_up(step)
+                weights = tf.where(
+                    warm, tf.ones_like(weights) / len(state), weights
+                )
+                rule_applied = finite & tf.logical_not(warm)
+            else:
+                rule_applied = finite
             update, agreement = self._weighted_sum_and_agreement(
                 domain_grads, weights, step
             )
             if self.state is not None:
-                self.state.write(new_state, finite)
+                self.state.write(new_state, rule_applied)
         else:
             update, agreement = self._surgery_and_agreement(
                 domain_grads, seed, step
@@ -225,7 +252,14 @@ class Gathered(Combiner):
         )
 
     def _combine(self, domain_grads, seed, step):
-        update = self.surgery(domain_grads, seed=seed)
+        if self.warmup_steps:
+            update = tf.cond(
+                self.warming_up(step),
+                lambda: _mean(domain_grads),
+                lambda: self.surgery(domain_grads, seed=seed),
+            )
+        else:
+            update = self.surgery(domain_grads, seed=seed)
         return update, self._agreement(domain_grads, step)
 
     def _agreement(self, domain_grads, step):
@@ -338,6 +372,7 @@ class Streaming(Combiner):
             extra,
             extra_grads,
             self._measure(step),
+            self.warming_up(step),
         )
         return Combined(_added(update, extra_grads), finite, measures)
 
@@ -364,11 +399,20 @@ class Streaming(Combiner):
         sums = RunningSums(total, signs, 0).add(grads)
         return sums.total, sums.sign_sum, (finite, units, unit_norms)
 
-    def _finish_all(self, total, signs, count, extra, extra_grads, measure):
+    def _finish_all(
+        self, total, signs, count, extra, extra_grads, measure, warm
+    ):
         finite, units, unit_norms = extra
         finite = tf.logical_and(finite, distribute.all_finite(extra_grads))
         sums = RunningSums(total, signs, count)
-        update = self.surgery.from_sums(sums)
+        if self.warmup_steps:
+            update = tf.cond(
+                warm,
+                lambda: [t / tf.cast(count, t.dtype) for t in total],
+                lambda: self.surgery.from_sums(sums),
+            )
+        else:
+            update = self.surgery.from_sums(sums)
         if not self.measure_conflicts:
             return update, finite, ()
 
@@ -393,6 +437,12 @@ def _cosine(gram):
     if gram.shape[0] < 2:
         return tf.constant(1.0)
     return conflicts.cosine_from_gram(gram)
+
+
+def _mean(domain_grads):
+    """(1/K) sum_k g_k, variable by variable."""
+    scale = 1.0 / len(domain_grads)
+    return [tf.add_n(list(grads)) * scale for grads in zip(*domain_grads)]
 
 
 def _added(update, extra_grads):

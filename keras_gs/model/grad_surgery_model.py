@@ -121,6 +121,14 @@ class GradSurgeryModel(keras.Model):
             the element-wise work (see `keras_gs.model.combiner`). `"auto"`
             compiles the surgery when it allows it
             (`Surgery.jit_compile`). Defaults to `"auto"`.
+        warmup_steps: int, train with Deep-All's gradient, the mean of
+            the domain gradients (METHOD.md §2), for this many steps
+            (counted by the optimizer), then with `surgery`, as DomainBed
+            anneals IRM, VREx and Fishr. The passes are the same (one per
+            domain); the surgery's state (GradVac's targets, Nash-MTL's
+            warm start) starts when the surgery does. Surgeries only: Fish
+            and IGA have no warm-up, and Fishr has its own
+            (`penalty_anneal_iters`). Defaults to `0`.
         streaming: bool, fold each domain's gradient into the surgery's
             running sums as soon as its pass ends, so the memory the
             surgery adds does not grow with the number of domains (sum,
@@ -159,6 +167,7 @@ class GradSurgeryModel(keras.Model):
         conflict_every=1,
         jit_surgery="auto",
         streaming=False,
+        warmup_steps=0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -170,6 +179,12 @@ class GradSurgeryModel(keras.Model):
         _check_at_least(num_domains, 1, "num_domains", allow_none=True)
         _check_at_least(coupled_l2, 0, "coupled_l2")
         _check_at_least(conflict_every, 1, "conflict_every")
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int):
+            raise ValueError(
+                "GradSurgeryModel: `warmup_steps` must be an integer >= 0. "
+                f"Received: warmup_steps={warmup_steps!r}"
+            )
+        _check_at_least(warmup_steps, 0, "warmup_steps")
         check_choice(jit_surgery, ("auto", True, False), "jit_surgery", "jit_surgery")
         self.network = network
         self.surgery = surgery_lib.get(surgery)
@@ -185,6 +200,15 @@ class GradSurgeryModel(keras.Model):
         self.conflict_every = int(conflict_every)
         self.jit_surgery = jit_surgery
         self.streaming = bool(streaming)
+        self.warmup_steps = int(warmup_steps)
+        if self.warmup_steps and self.surgery.step_method:
+            raise ValueError(
+                f"GradSurgeryModel: `warmup_steps` is for the surgeries, "
+                f"which combine K domain gradients; {self.surgery.name!r} "
+                f"changes the step itself (Fishr's warm-up is its "
+                f"`penalty_anneal_iters`). Received: "
+                f"warmup_steps={warmup_steps}, surgery={self.surgery.name!r}"
+            )
         if self.streaming and not self.surgery.streams:
             raise ValueError(
                 f"GradSurgeryModel: surgery {self.surgery.name!r} cannot "
@@ -432,6 +456,7 @@ class GradSurgeryModel(keras.Model):
                 jit_compile=self.jit_surgery in ("auto", True),
                 layer_monitor=self._layer_monitor,
                 surgery_state=self.surgery_state,
+                warmup_steps=self.warmup_steps,
             )
         return self._combiner
 
@@ -478,6 +503,7 @@ class GradSurgeryModel(keras.Model):
                 "conflict_every": self.conflict_every,
                 "jit_surgery": self.jit_surgery,
                 "streaming": self.streaming,
+                "warmup_steps": self.warmup_steps,
                 "seed": self.seed,
             }
         )

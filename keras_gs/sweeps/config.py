@@ -167,7 +167,7 @@ class SweepConfig:
                 surgery: {
                     name: optuna.distributions.distribution_to_json(d)
                     for name, d in registry.space(
-                        experiment.dataset, surgery
+                        experiment.dataset, surgery, experiment.warmup_steps
                     ).items()
                 }
                 for surgery in experiment.surgery

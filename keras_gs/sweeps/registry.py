@@ -31,6 +31,8 @@ from optuna.distributions import IntDistribution
 
 # The settings every surgery's search has, as `ExperimentConfig` fields.
 COMMON = ("lr", "batch_size", "coupled_l2", "dropout")
+# `ExperimentConfig` fields searched for some surgeries only (`warmup`).
+SCHEDULE = ("warmup_steps",)
 
 # Datasets of small images, where DomainBed's registry (its SMALL_IMAGES:
 # the MNIST variants) searches larger learning rates.
@@ -91,16 +93,40 @@ def common(dataset: str) -> dict:
     }
 
 
-def space(dataset: str, surgery: str) -> dict:
+def warmup(surgery: str, warmup_steps: int) -> dict:
+    """The warm-up's search (`warmup_steps`, Deep-All's gradient for the
+    first steps), searched where the flagfile asks for a warm-up.
+
+    As DomainBed searches the steps before IRM's, VREx's and Fishr's
+    penalties start (`penalty_anneal_iters`), but around the flagfile's
+    value W > 0: an integer uniform in [0, 2W]; nothing when W = 0 (so a
+    sweep without a warm-up draws what it drew before this setting
+    existed), for ERM (no surgery to start) and for Fish, Fishr and IGA
+    (Fishr's warm-up is its own `penalty_anneal_iters`).
+    """
+    from keras_gs import surgery as surgery_lib
+
+    if not warmup_steps or surgery not in surgery_lib.names():
+        return {}
+    rule = surgery_lib.get(surgery)
+    if rule.step_method or rule.joint_batch:
+        return {}
+    return {"warmup_steps": IntDistribution(0, 2 * int(warmup_steps))}
+
+
+def space(dataset: str, surgery: str, warmup_steps: int = 0) -> dict:
     """Every searched setting of `surgery` on `dataset`, in draw order.
 
     Args:
         dataset: str, a name from `keras_gs.data.DATASETS`.
         surgery: str, a name from `keras_gs.surgery.names()`.
+        warmup_steps: int, the flagfile's `warmup_steps`: the warm-up is
+            searched when it is > 0 (see `warmup`). Defaults to `0`.
 
     Returns:
-        dict `name -> optuna distribution`: the common settings, then the
-        surgery's options as `<surgery>.<option>`.
+        dict `name -> optuna distribution`: the common settings, the
+        warm-up (see `warmup`), then the surgery's options as
+        `<surgery>.<option>`.
 
     Example:
 
@@ -111,6 +137,7 @@ def space(dataset: str, surgery: str) -> dict:
     options = SURGERY_OPTIONS.get(canonical(surgery), {})
     return {
         **common(dataset),
+        **warmup(surgery, warmup_steps),
         **{f"{surgery}.{name}": d for name, d in options.items()},
     }
 
@@ -127,6 +154,11 @@ def defaults(config, surgery: str) -> dict:
         "batch_size": config.batch_size,
         "coupled_l2": config.coupled_l2,
         "dropout": config.dropout,
+        **(
+            {"warmup_steps": config.warmup_steps}
+            if warmup(surgery, config.warmup_steps)
+            else {}
+        ),
         **{
             f"{surgery}.{name}": value
             for name, value in config.surgery_kwargs(surgery).items()
@@ -161,7 +193,9 @@ def draw(config, surgery: str, index: int, trial: int) -> dict:
             distribution,
             derive_seed("hparams", config.dataset, surgery, index, trial, name),
         )
-        for name, distribution in space(config.dataset, surgery).items()
+        for name, distribution in space(
+            config.dataset, surgery, config.warmup_steps
+        ).items()
     }
 
 
@@ -176,7 +210,7 @@ def configure(config, surgery: str, hparams: dict):
     Returns:
         A new `ExperimentConfig`.
     """
-    fields = {k: hparams[k] for k in COMMON if k in hparams}
+    fields = {k: hparams[k] for k in COMMON + SCHEDULE if k in hparams}
     prefix = f"{surgery}."
     options = {
         k[len(prefix) :]: v for k, v in hparams.items() if k.startswith(prefix)
@@ -243,6 +277,16 @@ def markdown(datasets=("rotated_digits", "pacs", "domainnet")) -> str:
                 distribution = common(dataset)[name]
             cells.append(describe(distribution))
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        if name == names[len(common(datasets[0])) - 1]:
+            # After the common settings: the warm-up, the same everywhere.
+            lines.append(
+                "| `warmup_steps` | "
+                + " | ".join(
+                    ["integer in [0, 2W] where the flagfile sets W > 0"]
+                    * len(datasets)
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 

@@ -66,6 +66,10 @@ class JobRunner:
                     experiment.RunSpec(job.surgery, t, job.trial)
                     for t in self.targets
                 ],
+                # The fine-tuning regime: every configuration fine-tunes
+                # the flagfile's stage (the "pretrained network" is fixed;
+                # the sweep tunes the fine-tuning), shared by all jobs.
+                stage=self.config.experiment.pretrain_stage(),
             )
             self._key = key
         progress = _JobProgress(job, config.steps, report, self)

@@ -266,7 +266,9 @@ class Sweep:
                 direction="maximize",
                 load_if_exists=True,
             )
-            space = registry.space(search.dataset, search.surgery)
+            space = registry.space(
+                search.dataset, search.surgery, experiment.warmup_steps
+            )
             for i in range(config.n_hparams):
                 attrs = search.job(i).attrs()
                 params = {}

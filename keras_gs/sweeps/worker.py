@@ -334,7 +334,9 @@ class Worker:
     def _hparams(self, trial, job):
         """The job's settings: fixed when the sweep was created, or
         proposed now by the sampler (TPE), then kept in the trial."""
-        space = registry.space(job.dataset, job.surgery)
+        space = registry.space(
+            job.dataset, job.surgery, self.config.experiment.warmup_steps
+        )
         hparams = trial.user_attrs.get("hparams")
         if hparams is None:
             hparams = {

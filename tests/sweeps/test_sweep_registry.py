@@ -176,3 +176,30 @@ def test_unknown_names(dataset, surgery, message):
 def test_docs_show_the_registry():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         assert registry.markdown() in f.read()
+
+
+def test_warmup_is_searched_only_where_the_flagfile_warms_up():
+    # A flagfile without a warm-up draws exactly what it drew before.
+    plain = ExperimentConfig()
+    assert "warmup_steps" not in registry.space("rotated_digits", "agr-sum")
+    assert "warmup_steps" not in registry.draw(plain, "agr-sum", 3, 0)
+    # With W = 50: an integer in [0, 100] for the surgeries, none for ERM
+    # or Fishr (its own penalty_anneal_iters), and configuration 0 is W.
+    warm = ExperimentConfig(warmup_steps=50)
+    space = registry.space("rotated_digits", "agr-sum", warm.warmup_steps)
+    assert (space["warmup_steps"].low, space["warmup_steps"].high) == (0, 100)
+    for surgery in ("erm", "fishr"):
+        assert "warmup_steps" not in registry.space(
+            "rotated_digits", surgery, 50
+        )
+    assert registry.draw(warm, "agr-sum", 0, 0)["warmup_steps"] == 50
+    draws = [registry.draw(warm, "pcgrad", i, 0) for i in range(1, 11)]
+    assert len({d["warmup_steps"] for d in draws}) > 1
+    for hparams in draws:
+        assert 0 <= hparams["warmup_steps"] <= 100
+        # The other settings draw what they draw without a warm-up.
+        assert {k: v for k, v in hparams.items() if k != "warmup_steps"} == (
+            registry.draw(plain, "pcgrad", draws.index(hparams) + 1, 0)
+        )
+        configured = registry.configure(warm, "pcgrad", hparams)
+        assert configured.warmup_steps == hparams["warmup_steps"]
