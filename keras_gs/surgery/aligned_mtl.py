@@ -30,8 +30,10 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     Scale: K identical gradients g give g with p = 1/K (LibMTL sums B,
     i.e. p = 1: K times this). Scale-equivariant. Exactly opposed
     gradients give 0. Known weakness kept from the reference: with "min",
-    nearly collinear gradients have a tiny kept eigenvalue and collapse the
-    update (AGGREGATORS.md, case 3).
+    gradients close to collinear (smallest kept eigenvalue just above the
+    cut-off, e.g. 1e-6 of the largest) shrink the update by its square
+    root (AGGREGATORS.md, case 3); closer still, under the cut-off, they
+    count as one direction.
 
     The rank cut-off is the paper's: its official code (and TorchJD 0.18)
     computes max(L) * K * torch.finfo().eps, float32's epsilon 2^-23 under
@@ -102,8 +104,9 @@ class AlignedMTL(GramWeighting):
 
     Scale: K identical gradients g give g. LibMTL's `Aligned_MTL` sums B
     (K times this; it also calls `torch.symeig`, removed from PyTorch 2).
-    With "min", nearly collinear gradients collapse the update, as in the
-    reference implementations.
+    With "min", gradients close to collinear shrink the update, as in the
+    reference implementations; eigenvalues under K 2^-23 of the largest
+    count as 0 (the paper's cut-off, whatever the Gram matrix's dtype).
 
     Departures from TorchJD 0.18 (`AlignedMTL`): none in the maths.
 

@@ -56,13 +56,14 @@ def imtl_g_weights(gram):
     inverse = tf.linalg.pinv(
         cosines, rcond=gram_ops.rank_cutoff(k, gram.dtype)
     )
-    ones = live
-    direction = tf.linalg.matvec(inverse, ones)
+    # The target projection 1 on every nonzero gradient's direction.
+    target = live
+    direction = tf.linalg.matvec(inverse, target)
     v = tf.math.divide_no_nan(direction * live, norms)
     total = tf.reduce_sum(v)
     # Exactly opposed gradients: pinv(C) 1 is rounding only, or the
     # weights cancel; both relative, so no scale of the gradients decides.
-    vanishes = tf.norm(direction) <= 1e-13 * tf.norm(inverse) * tf.norm(ones)
+    vanishes = tf.norm(direction) <= 1e-13 * tf.norm(inverse) * tf.norm(target)
     vanishes |= tf.abs(total) <= 1e-12 * tf.reduce_sum(tf.abs(v))
     total = tf.where(vanishes, tf.ones_like(total), total)
     weights = tf.where(vanishes, tf.zeros_like(v), v / total)
