@@ -31,7 +31,10 @@ def imtl_g_weights(gram):
     nonzero total (exactly opposed gradients: pinv(C) 1 = 0, or
     sum(w) = 0), the weights are 0, as TorchJD's. Eigenvalues of C below
     `gram_ops.rank_cutoff` (K 2^-23 of the largest) count as 0: nearly
-    collinear gradients are treated as collinear.
+    collinear gradients are treated as collinear. When no d has equal
+    projections (more domains than dimensions, 1 outside the range of C),
+    the definition cannot be met: w is then the least-squares solution on
+    C (TorchJD's is on G; neither has equal projections).
 
     Departures from TorchJD 0.18: solved on the cosine matrix (above), and
     the "sum(v) = 0" test is relative, so the answer does not depend on the
