@@ -48,18 +48,23 @@ def cases(seed=0):
         out.append((f"random K={k}", rng.normal(size=(k, k + 3))))
     for k in (2, 3, 5, 8):
         scales = np.logspace(0, -5, k)[rng.permutation(k)]
-        out.append((f"norm ratio 1e5 K={k}", rng.normal(size=(k, k + 2)) * scales[:, None]))
+        jac = rng.normal(size=(k, k + 2)) * scales[:, None]
+        out.append((f"norm ratio 1e5 K={k}", jac))
     issue = rng.normal(size=(4, 6))
-    issue *= (np.array([3.3e-3, 0.236, 2.98, 287.0]) / np.linalg.norm(issue, axis=1))[:, None]
+    norms = np.array([3.3e-3, 0.236, 2.98, 287.0])
+    issue *= (norms / np.linalg.norm(issue, axis=1))[:, None]
     out.append(("norms 3.3e-3..287", issue))
-    out.append(("rank 2, K=5", rng.normal(size=(5, 2)) @ rng.normal(size=(2, 6))))
+    low_rank = rng.normal(size=(5, 2)) @ rng.normal(size=(2, 6))
+    out.append(("rank 2, K=5", low_rank))
     duplicated = rng.normal(size=(3, 4))
     out.append(("duplicated gradient", np.vstack([duplicated, duplicated[1]])))
     base = rng.normal(size=(1, 5))
     out.append(("nearly collinear K=2", base + 1e-7 * rng.normal(size=(2, 5))))
-    out.append(("nearly collinear K=3", base * [[1.0], [2.0], [0.5]] + 1e-7 * rng.normal(size=(3, 5))))
+    collinear = base * [[1.0], [2.0], [0.5]] + 1e-7 * rng.normal(size=(3, 5))
+    out.append(("nearly collinear K=3", collinear))
     out.append(("tiny norms 1e-8", 1e-8 * rng.normal(size=(4, 6))))
-    out.append(("tiny, ratio 1e5", 1e-8 * rng.normal(size=(3, 5)) * np.array([[1.0], [1e-5], [1e-2]])))
+    tiny = 1e-8 * rng.normal(size=(3, 5)) * np.array([[1.0], [1e-5], [1e-2]])
+    out.append(("tiny, ratio 1e5", tiny))
     zero = rng.normal(size=(4, 6))
     zero[2] = 0.0
     out.append(("one zero gradient of 4", zero))
@@ -76,6 +81,12 @@ def gram_of(jac, dtype=tf.float64):
 
 def _norms(jac):
     return np.linalg.norm(jac, axis=1)
+
+
+def _divide(a, b):
+    """a / b element-wise, 0 where b = 0."""
+    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
+    return np.divide(a, b, out=np.zeros(a.shape), where=b > 0)
 
 
 def _ratio(a, b):
@@ -97,9 +108,10 @@ def check_mgda(jac, gram):
     value = w @ gw
     spread = np.sum(np.abs(w) * n)
     units = (n + spread) * spread
-    dual = np.where(units > 0, np.maximum(value - gw, 0) / np.where(units > 0, units, 1), 0)
-    slack = np.where(units > 0, np.abs(w) * np.abs(gw - value) / np.where(units > 0, units, 1), 0)
-    return max(dual.max(), slack.max(), np.maximum(-w, 0).max(), abs(w.sum() - 1))
+    dual = _divide(np.maximum(value - gw, 0), units)
+    slack = _divide(np.abs(w) * np.abs(gw - value), units)
+    primal = max(np.maximum(-w, 0).max(), abs(w.sum() - 1))
+    return max(dual.max(), slack.max(), primal)
 
 
 def check_cagrad(jac, gram, c=0.5):
@@ -149,9 +161,8 @@ def _projection_kkt(jac, u, v):
     if scale == 0:
         return 0.0
     gv = g @ v
-    safe = np.where(n > 0, n, 1)
-    cone = np.where(n > 0, np.maximum(-gv, 0) / (safe * scale), 0)
-    feasible = np.where(n > 0, np.maximum(u - v, 0) * n / scale, 0)
+    cone = _divide(np.maximum(-gv, 0), n * scale)
+    feasible = np.maximum(u - v, 0) * n / scale
     slack = np.abs((v - u) * gv) / scale**2
     return max(cone.max(), feasible.max(), slack.max())
 
@@ -161,8 +172,7 @@ def _cone_residual(jac, w):
     (a d that is 0 up to rounding has no direction to measure)."""
     d, n = jac.T @ w, _norms(jac)
     size = max(np.linalg.norm(d), n.max() / len(jac))
-    scale = size * np.where(n > 0, n, 1)
-    return float(np.max(np.where(scale > 0, np.maximum(-(jac @ d), 0) / np.where(scale > 0, scale, 1), 0)))
+    return float(np.max(_divide(np.maximum(-(jac @ d), 0), size * n)))
 
 
 def check_upgrad(jac, gram):
@@ -173,7 +183,8 @@ def check_upgrad(jac, gram):
     v = dual_cone_projection_weights(gram, tf.constant(prefs)).numpy()
     w = upgrad_weights(gram).numpy().astype(float)
     total = jac.T @ v.sum(axis=0)
-    sum_error = _ratio(np.linalg.norm(jac.T @ w - total), max(np.linalg.norm(total), np.linalg.norm(jac.mean(axis=0))))
+    scale = max(np.linalg.norm(total), np.linalg.norm(jac.mean(axis=0)))
+    sum_error = _ratio(np.linalg.norm(jac.T @ w - total), scale)
     kkt = max(_projection_kkt(jac, prefs[i], v[i]) for i in range(k))
     return max(kkt, sum_error, _cone_residual(jac, w))
 
@@ -183,7 +194,8 @@ def check_dualproj(jac, gram):
     onto the dual cone (the KKT conditions of the projection)."""
     k = len(jac)
     w = dualproj_weights(gram).numpy().astype(float)
-    return max(_projection_kkt(jac, np.full(k, 1.0 / k), w), _cone_residual(jac, w))
+    kkt = _projection_kkt(jac, np.full(k, 1.0 / k), w)
+    return max(kkt, _cone_residual(jac, w))
 
 
 def _equal_target_attainable(jac):
@@ -200,7 +212,9 @@ def _equal_target_attainable(jac):
     ones = np.ones(len(cosines))
     inside = vectors[:, kept] @ (vectors[:, kept].T @ ones)
     x = vectors[:, kept] @ ((vectors[:, kept].T @ ones) / values[kept])
-    return np.linalg.norm(inside - ones) <= 1e-9 * len(cosines) and abs(np.sum(x / n[n > 0])) > 1e-12 * np.sum(np.abs(x / n[n > 0]))
+    weights = x / n[n > 0]
+    solvable = np.linalg.norm(inside - ones) <= 1e-9 * len(cosines)
+    return solvable and abs(weights.sum()) > 1e-12 * np.abs(weights).sum()
 
 
 def check_imtl_g(jac, gram):
@@ -283,13 +297,22 @@ def check_aligned_mtl(jac, gram, scale_mode="min"):
     if values.max() <= 0:
         return 0.0
     kept = values[values > values.max() * k * FLOAT32_EPS]
-    s = {"min": kept.min(), "median": np.sort(kept)[(len(kept) - 1) // 2], "rmse": kept.mean()}[scale_mode]
-    columns = [aligned_mtl_weights(gram, scale_mode, np.eye(k)[i]).numpy() for i in range(k)]
+    s = {
+        "min": kept.min(),
+        "median": np.sort(kept)[(len(kept) - 1) // 2],
+        "rmse": kept.mean(),
+    }[scale_mode]
+    columns = [
+        aligned_mtl_weights(gram, scale_mode, np.eye(k)[i]).numpy()
+        for i in range(k)
+    ]
     b = np.stack(columns, axis=1).astype(float)
     balanced = np.linalg.eigvalsh(b @ g @ b)[::-1]
     target = np.r_[np.full(len(kept), s), np.zeros(k - len(kept))]
     w = aligned_mtl_weights(gram, scale_mode).numpy().astype(float)
-    return max(np.abs(balanced - target).max() / s, np.abs(b.mean(axis=1) - w).max() * np.sqrt(values.max() / s))
+    condition = np.abs(balanced - target).max() / s
+    weights = np.abs(b.mean(axis=1) - w).max() * np.sqrt(values.max() / s)
+    return max(condition, weights)
 
 
 def _pairs_of_two(jac, combination_weights):
@@ -306,15 +329,19 @@ def check_gradvac(jac, gram, beta=0.1, seed=0):
     k, n = len(jac), _norms(jac)
     rng = np.random.default_rng(seed)
     targets = rng.uniform(-0.9, 0.9, (k, k))
-    orders = np.array([[j for j in np.roll(np.arange(k), -i - 1) if j != i] for i in range(k)])
-    w, new = gradvac_weights(gram, tf.constant(targets, gram.dtype), tf.constant(orders), beta=beta)
+    # Row i: i + 1, i + 2, ... (mod K).
+    orders = np.array([np.roll(np.arange(k), -i)[1:] for i in range(k)])
+    w, new = gradvac_weights(
+        gram, tf.constant(targets, gram.dtype), tf.constant(orders), beta=beta
+    )
     w, new = w.numpy().astype(float), new.numpy().astype(float)
     residual = 0.0
     for i in range(k):
         j = orders[i, 0]
         if n[i] > 0 and n[j] > 0:
             cos = jac[i] @ jac[j] / (n[i] * n[j])
-            residual = max(residual, abs(new[i, j] - ((1 - beta) * targets[i, j] + beta * cos)))
+            ema = (1 - beta) * targets[i, j] + beta * cos
+            residual = max(residual, abs(new[i, j] - ema))
     if k == 2:
         for i, corrected in enumerate(_pairs_of_two(jac, w)):
             j = 1 - i
@@ -323,7 +350,8 @@ def check_gradvac(jac, gram, beta=0.1, seed=0):
             # Opposed g_i, g_j: no multiple of g_j turns g_i; not defined.
             if n[i] > 0 and n[j] > 0 and size > 0 and abs(original) < 1 - 1e-9:
                 cos = corrected @ jac[j] / (size * n[j])
-                residual = max(residual, abs(cos - max(original, targets[i, j])))
+                lifted = max(original, targets[i, j])
+                residual = max(residual, abs(cos - lifted))
     return residual
 
 
@@ -335,10 +363,14 @@ def check_pcgrad(jac, gram):
     n = _norms(jac)
     if n.min() == 0:
         return 0.0
-    w = per_domain_projection_weights(gram, tf.constant([[1], [0]])).numpy().astype(float)
+    orders = tf.constant([[1], [0]])
+    w = per_domain_projection_weights(gram, orders).numpy().astype(float)
     dot = jac[0] @ jac[1]
     corrected = _pairs_of_two(jac, w)
-    return max(abs(corrected[i] @ jac[1 - i] - max(dot, 0.0)) / (n[0] * n[1]) for i in range(2))
+    return max(
+        abs(corrected[i] @ jac[1 - i] - max(dot, 0.0)) / (n[0] * n[1])
+        for i in range(2)
+    )
 
 
 def check_graddrop(jac, gram, leak=(0.1, 0.4, 0.0, 0.7, 0.2, 0.5, 0.3, 0.6)):
@@ -350,12 +382,14 @@ def check_graddrop(jac, gram, leak=(0.1, 0.4, 0.0, 0.7, 0.2, 0.5, 0.3, 0.6)):
     k, dim = jac.shape
     leaks = list(leak[:k])
     u = np.random.default_rng(k).uniform(size=dim)
-    out = graddrop([[tf.constant(row)] for row in jac], [tf.constant(u)], leaks)[0].numpy()
+    domains = [[tf.constant(row)] for row in jac]
+    out = graddrop(domains, [tf.constant(u)], leaks)[0].numpy()
     mass = np.abs(jac).sum(axis=0)
-    p = 0.5 * (1 + np.divide(jac.sum(axis=0), mass, out=np.zeros(dim), where=mass > 0))
+    p = 0.5 * (1 + _divide(jac.sum(axis=0), mass))
     kept = ((p > u) & (jac > 0)) | ((p < u) & (jac < 0))
-    expected = np.sum((np.array(leaks)[:, None] + (1 - np.array(leaks)[:, None]) * kept) * jac, axis=0)
-    return float(np.max(np.divide(np.abs(out - expected), mass, out=np.zeros(dim), where=mass > 0)))
+    leaks = np.array(leaks)[:, None]
+    expected = np.sum((leaks + (1 - leaks) * kept) * jac, axis=0)
+    return float(np.max(_divide(np.abs(out - expected), mass)))
 
 
 # name -> (check, tolerance on its residual for float64 Gram matrices).
@@ -380,7 +414,16 @@ CHECKS = {
 # The rules whose check reads the update d only (the K = 2 checks of
 # PCGrad and GradVac split d into g_1', g_2', which float32 weights of
 # size 1e5 cannot resolve; GradDrop reads no Gram matrix).
-FLOAT32_CHECKED = ("mgda", "cagrad", "upgrad", "dualproj", "imtl-g", "config", "nash-mtl", "aligned-mtl")
+FLOAT32_CHECKED = (
+    "mgda",
+    "cagrad",
+    "upgrad",
+    "dualproj",
+    "imtl-g",
+    "config",
+    "nash-mtl",
+    "aligned-mtl",
+)
 
 
 def float32_path_gram(jac):

@@ -38,10 +38,11 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
     the mean squared norm shrank the cosine of two gradients 1e5 times
     smaller than the others tenfold); TorchJD adds eps = 1e-8 absolutely,
     which dominates once |g|^2 ~ 1e-8 (its phi is then ~0). The two agree
-    to ~1e-8 when the gradients' norms are ~1. A zero g_j gets no correction (TorchJD adds an
-    arbitrary multiple of the zero vector). Cosines are clipped to [-1, 1]
-    against rounding. Groups of parameters (LibMTL's `group_type`) are the
-    caller's business: one Gram matrix and one `targets` per group.
+    to ~1e-8 when the gradients' norms are ~1. A zero g_j gets no
+    correction (TorchJD adds an arbitrary multiple of the zero vector).
+    Cosines are clipped to [-1, 1] against rounding. Groups of parameters
+    (LibMTL's `group_type`) are the caller's business: one Gram matrix and
+    one `targets` per group.
 
     Reference: [Gradient Vaccine: Investigating and Improving Multi-task
     Optimization in Massively Multilingual Models](

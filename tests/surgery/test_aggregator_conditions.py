@@ -50,7 +50,8 @@ def test_the_generated_cases_cover_the_issue():
     assert max(ratios) > 1e4
     assert any(np.linalg.matrix_rank(j) < len(j) for j in CASES.values())
     assert np.all(CASES["all zero"] == 0)
-    assert np.sum(np.linalg.norm(CASES["one zero gradient of 4"], axis=1) == 0) == 1
+    zero_rows = np.linalg.norm(CASES["one zero gradient of 4"], axis=1) == 0
+    assert np.sum(zero_rows) == 1
     assert np.linalg.norm(CASES["tiny norms 1e-8"], axis=1).max() < 1e-7
     gram = CASES["nearly collinear K=2"] @ CASES["nearly collinear K=2"].T
     assert np.linalg.cond(gram) > 1e10
@@ -76,7 +77,10 @@ def test_conditions_hold_with_float32_gradients(name):
         jac, gram = conditions.float32_path_gram(CASES[label])
         assert gram.dtype == tf.float32
         residual = check(jac, gram)
-        assert residual is None or residual <= FLOAT32_TOLERANCE, (label, residual)
+        assert residual is None or residual <= FLOAT32_TOLERANCE, (
+            label,
+            residual,
+        )
 
 
 @pytest.mark.parametrize(
@@ -159,7 +163,8 @@ def test_nash_mtl_leaves_a_zero_gradient_out():
     alpha = alpha.numpy()
     assert alpha[2] == 0.0
     live = [0, 1, 3]
-    np.testing.assert_allclose(alpha[live] * (gram @ alpha)[live], 1.0, rtol=1e-9)
+    products = alpha[live] * (gram @ alpha)[live]
+    np.testing.assert_allclose(products, 1.0, rtol=1e-9)
     assert np.all(alpha[live] > 0)
 
 
@@ -172,7 +177,8 @@ def test_gradvac_a_small_pair_among_large_gradients_gets_its_cosine():
     targets = np.zeros((3, 3))
     targets[0, 1] = 0.5
     orders = tf.constant([[1, 2], [0, 2], [0, 1]])
-    w, _ = gradvac_weights(tf.constant(jac @ jac.T), tf.constant(targets), orders)
+    gram = tf.constant(jac @ jac.T)
+    w, _ = gradvac_weights(gram, tf.constant(targets), orders)
     # g_1' = g_1 + w g_2 is the only correction: w = weights[1] - 1.
     corrected = jac[0] + (w.numpy()[1] - 1.0) * jac[1]
     cosine = corrected @ jac[1] / (np.linalg.norm(corrected) * 1e-5)

@@ -48,9 +48,11 @@ def test_gradvac_ema_over_two_steps_at_beta_0_1():
     jac = [[1, 0], [-1, 1]]
     phi = -1 / math.sqrt(2)
     _, targets = gradvac_step(jac, np.zeros((2, 2)), beta=0.1)
-    np.testing.assert_allclose(targets, [[0, 0.1 * phi], [0.1 * phi, 0]], atol=1e-15)
+    first = 0.1 * phi
+    np.testing.assert_allclose(targets, [[0, first], [first, 0]], atol=1e-15)
     d, targets = gradvac_step(jac, targets, beta=0.1)
-    np.testing.assert_allclose(targets, [[0, 0.19 * phi], [0.19 * phi, 0]], atol=1e-15)
+    second = 0.19 * phi
+    np.testing.assert_allclose(targets, [[0, second], [second, 0]], atol=1e-15)
     # Step 2 lifts each cosine to the target t = 0.1 phi: g1' = g1 + w g2
     # with w = |g1| (t sqrt(1 - phi^2) - phi sqrt(1 - t^2))
     # / (|g2| sqrt(1 - t^2)), cos(g1', g2) = t; g2' = g2 + 2 w g1 (the
