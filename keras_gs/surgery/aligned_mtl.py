@@ -16,7 +16,7 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     """Aligned-MTL's weights: w = B p with B = sqrt(s) V L^-1/2 V^T.
 
     With G = V L V^T (eigenvalues L), keep the r eigenvalues above
-    max(L) * K * eps (eps of the Gram matrix's dtype); B = sqrt(s) times
+    max(L) * K * 2^-23 (`gram_ops.rank_cutoff`); B = sqrt(s) times
     the sum over them of v v^T / sqrt(lambda). J^T B has orthogonal rows
     of equal norm sqrt(s) (the "aligned" system with condition number 1),
     and the update is d = J^T B p (Senushkin et al., 2023, as TorchJD's
@@ -30,13 +30,25 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     Scale: K identical gradients g give g with p = 1/K (LibMTL sums B,
     i.e. p = 1: K times this). Scale-equivariant. Exactly opposed
     gradients give 0. Known weakness kept from the reference: with "min",
-    nearly collinear gradients have a tiny kept eigenvalue and collapse the
-    update (AGGREGATORS.md, case 3).
+    gradients close to collinear (smallest kept eigenvalue just above the
+    cut-off, e.g. 1e-6 of the largest) shrink the update by its square
+    root (AGGREGATORS.md, case 3); closer still, under the cut-off, they
+    count as one direction.
 
-    Departures from TorchJD 0.18: none in the maths. The eigenvalues are
-    computed in float64; the rank tolerance uses the input dtype's eps, as
-    TorchJD 0.18 does (a float32 Gram matrix does not resolve smaller
-    eigenvalues).
+    The rank cut-off is the paper's: its official code (and TorchJD 0.18)
+    computes max(L) * K * torch.finfo().eps, float32's epsilon 2^-23 under
+    PyTorch's default dtype, whatever the dtype of G. keras_gs uses that
+    whatever the Gram matrix's dtype: with float64's epsilon, nearly
+    collinear gradients (condition number 1.7e13) keep an eigenvalue that
+    eigh resolves to 0.4 % only, so the "balanced" system's condition
+    number is not 1, and "min" shrinks the update to ~1e-6 of the
+    gradients on that rounding. Consequence of the paper's cut-off: a
+    direction whose eigenvalue is under ~1e-7 of the largest (a gradient
+    more than ~1e3 times smaller than another, orthogonally) is dropped
+    from the balancing. The eigenvalues are computed in float64.
+
+    Departures from TorchJD 0.18: none in the maths (TorchJD run with a
+    float64 default dtype cuts at float64's epsilon instead).
 
     Reference: [Independent Component Alignment for Multi-Task Learning](
     https://arxiv.org/abs/2305.19000), CVPR 2023.
@@ -56,7 +68,7 @@ def aligned_mtl_weights(gram, scale_mode="min", pref_vector=None):
     g = gram_ops.float64_gram(gram)
     g = tf.math.divide_no_nan(g, tf.linalg.trace(g))
     eigenvalues, vectors = tf.linalg.eigh(g)  # ascending
-    tolerance = eigenvalues[-1] * k * gram_ops.relative_eps(gram.dtype)
+    tolerance = eigenvalues[-1] * gram_ops.rank_cutoff(k, gram.dtype)
     kept = eigenvalues > tolerance
     rank = tf.reduce_sum(tf.cast(kept, tf.int32))
     inverse_root = tf.where(
@@ -92,8 +104,9 @@ class AlignedMTL(GramWeighting):
 
     Scale: K identical gradients g give g. LibMTL's `Aligned_MTL` sums B
     (K times this; it also calls `torch.symeig`, removed from PyTorch 2).
-    With "min", nearly collinear gradients collapse the update, as in the
-    reference implementations.
+    With "min", gradients close to collinear shrink the update, as in the
+    reference implementations; eigenvalues under K 2^-23 of the largest
+    count as 0 (the paper's cut-off, whatever the Gram matrix's dtype).
 
     Departures from TorchJD 0.18 (`AlignedMTL`): none in the maths.
 

@@ -30,8 +30,10 @@ def config_weights(gram, pref_vector=None):
     Departures from TorchJD 0.18: computed from the Gram matrix instead of
     the (K, N) matrix of unit gradients (the same vector mathematically;
     AGGREGATORS.md checks it to 6e-10). The pseudo-inverse cut-off is on
-    the eigenvalues of C, K times the Gram dtype's eps relative to the
-    largest; TorchJD's torch.linalg.pinv(U) cuts singular values of U at
+    the eigenvalues of C, K 2^-23 relative to the largest
+    (`gram_ops.rank_cutoff`: with float64's eps, nearly collinear gradients
+    kept a 1e-13 eigenvalue that made |pinv(C)| ~ 1e13 and the update
+    0); TorchJD's torch.linalg.pinv(U) cuts singular values of U at
     max(K, N) * eps, N being the number of parameters, which in float32
     discards all but the largest direction once N > ~1e6. The momentum
     variant M-ConFIG is not included (stateful, not ported by TorchJD).
@@ -58,8 +60,9 @@ def config_weights(gram, pref_vector=None):
     # Zero gradients: u_k = 0, a zero row and column of C.
     mask = tf.cast(nonzero, tf.float64)
     cosines = cosines * mask[:, None] * mask[None, :]
-    rcond = k * gram_ops.relative_eps(gram.dtype)
-    inverse = tf.linalg.pinv(cosines, rcond=rcond)
+    inverse = tf.linalg.pinv(
+        cosines, rcond=gram_ops.rank_cutoff(k, gram.dtype)
+    )
     direction = tf.linalg.matvec(inverse, p)
     w = tf.math.divide_no_nan(direction * mask, norms)
     gw = tf.linalg.matvec(g, w)

@@ -18,10 +18,10 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
 
     For each i, with g_i' = g_i (as a combination c_i of the originals, so
     everything follows from G), for each j in `orders[i]`:
-    - phi = <g_i', g_j> / (|g_i'| |g_j| + eps s^2);
+    - phi = <g_i', g_j> / ((1 + eps) |g_i'| |g_j|);
     - if phi < phi^_ij (the target): g_i' += w g_j with
       w = |g_i'| (phi^ sqrt(1 - phi^2) - phi sqrt(1 - phi^^2))
-          / (|g_j| sqrt(1 - phi^^2) + eps s),
+          / (|g_j| (sqrt(1 - phi^^2) + eps)),
       which raises the cosine of g_i' and g_j to phi^;
     - always phi^_ij <- (1 - beta) phi^_ij + beta phi (phi measured before
       the correction).
@@ -31,14 +31,18 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
     Scale: a sum; K identical gradients g give K g.
 
     Departures from TorchJD 0.18 (`GradVacWeighting`, which this follows
-    step by step, including the order of the updates): `eps` is relative,
-    scaled by s^2 = mean_k |g_k|^2 (s in the correction's denominator), so
-    the rule is scale-equivariant; TorchJD adds eps = 1e-8 absolutely,
+    step by step, including the order of the updates): `eps` is relative
+    to each pair's own norms (|g_i'| |g_j| in phi, |g_j| in the
+    correction), so the rule is scale-equivariant and a pair of small
+    gradients among large ones gets its cosine exactly (a guard relative to
+    the mean squared norm shrank the cosine of two gradients 1e5 times
+    smaller than the others tenfold); TorchJD adds eps = 1e-8 absolutely,
     which dominates once |g|^2 ~ 1e-8 (its phi is then ~0). The two agree
-    when mean_k |g_k|^2 = 1. A zero g_j gets no correction (TorchJD adds an
-    arbitrary multiple of the zero vector). Cosines are clipped to [-1, 1]
-    against rounding. Groups of parameters (LibMTL's `group_type`) are the
-    caller's business: one Gram matrix and one `targets` per group.
+    to ~1e-8 when the gradients' norms are ~1. A zero g_j gets no
+    correction (TorchJD adds an arbitrary multiple of the zero vector).
+    Cosines are clipped to [-1, 1] against rounding. Groups of parameters
+    (LibMTL's `group_type`) are the caller's business: one Gram matrix and
+    one `targets` per group.
 
     Reference: [Gradient Vaccine: Investigating and Improving Multi-task
     Optimization in Massively Multilingual Models](
@@ -54,7 +58,7 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
         orders: (K, K - 1) int tensor; row i the order in which domain i
             visits the others (`pcgrad_orders.random_orders(K, seed)`).
         beta: float in [0, 1], the EMA rate of the targets. Defaults to 0.5.
-        eps: float >= 0, relative to the gradients' scale. Defaults to 1e-8.
+        eps: float >= 0, relative to each pair's norms. Defaults to 1e-8.
 
     Returns:
         (weights, new_targets): (K,) and (K, K) (or (B, K) and (B, K, K)),
@@ -75,9 +79,6 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
     orders = gram_ops.check_orders(orders, k, "gradvac")
     targets = tf.reshape(tf.cast(targets, tf.float64), tf.shape(g))
     # The groups (leading axis) go through the same orders side by side.
-    squared_scale = tf.reduce_mean(tf.linalg.diag_part(g), axis=-1)
-    eps_dot = float(eps) * squared_scale
-    eps_norm = float(eps) * tf.sqrt(squared_scale)
     norms = tf.sqrt(tf.linalg.diag_part(g))
     identity = tf.eye(k, dtype=tf.float64)
     weights = tf.zeros(tf.shape(norms), tf.float64)
@@ -95,7 +96,7 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
             norm_i = tf.sqrt(tf.nn.relu(tf.reduce_sum(combination * dots, -1)))
             norm_j = tf.gather(norms, j, axis=1)
             phi = tf.math.divide_no_nan(
-                tf.gather(dots, j, axis=1), norm_i * norm_j + eps_dot
+                tf.gather(dots, j, axis=1), (1.0 + eps) * norm_i * norm_j
             )
             phi = tf.clip_by_value(phi, -1.0, 1.0)
             target = tf.gather(targets[:, i], j, axis=1)
@@ -103,7 +104,7 @@ def gradvac_weights(gram, targets, orders, beta=0.5, eps=1e-8):
             root_target = tf.sqrt(tf.nn.relu(1.0 - target * target))
             w = tf.math.divide_no_nan(
                 norm_i * (target * root_phi - phi * root_target),
-                norm_j * root_target + eps_norm,
+                norm_j * (root_target + eps),
             )
             correct = (phi < target) & (norm_j > 0.0) & other
             w = tf.where(correct, w, tf.zeros_like(w))
@@ -143,9 +144,9 @@ class GradVac(GramWeighting):
     top-level layers with trainable variables) or `"variable"` (2: each
     variable tensor). Every group goes through the same random orders.
 
-    Departures from TorchJD 0.18 (`GradVac`): `eps` is relative to the
-    mean squared gradient norm, so the rule does not depend on the
-    gradients' scale (see `gradvac_weights`).
+    Departures from TorchJD 0.18 (`GradVac`): `eps` is relative to each
+    pair's norms, so the rule does not depend on the gradients' scale (see
+    `gradvac_weights`).
 
     Args:
         beta: float in [0, 1], the EMA rate of the targets. Defaults to

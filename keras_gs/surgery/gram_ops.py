@@ -70,6 +70,22 @@ _EPS = {
 }
 
 
+def rank_cutoff(k: int, dtype) -> float:
+    """The relative eigenvalue below which a Gram (or cosine) matrix is
+    treated as singular: K times float32's epsilon (2^-23), or the Gram
+    dtype's own epsilon when that is coarser (float16, bfloat16).
+
+    Not the float64 epsilon even for a float64 Gram matrix: the gradients
+    of float32 training do not resolve directions below ~1e-7 of the
+    largest, and a smaller cut-off lets eigenvalues that are only rounding
+    (1e-13 for nearly collinear gradients) decide the answer. Aligned-MTL's
+    official code and TorchJD cut at the same place (`torch.finfo().eps`,
+    float32's under PyTorch's default dtype), and with it the answer does
+    not depend on the precision the Gram matrix was accumulated in.
+    """
+    return k * max(2.0**-23, relative_eps(dtype))
+
+
 def norms_and_cosines(g):
     """Gradient norms n and the cosine matrix of a float64 Gram matrix.
 
