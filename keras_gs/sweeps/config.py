@@ -8,6 +8,7 @@ import optuna
 from keras_gs.experiment import ExperimentConfig
 from keras_gs.sweeps import registry
 from keras_gs.sweeps.jobs import Job
+from keras_gs.sweeps.storage_url import StorageURL
 
 SAMPLERS = ("random", "tpe")
 PRUNERS = ("none", "median")
@@ -41,7 +42,8 @@ class SweepConfig:
             `"none"`.
         name: str or None, the sweep's name in the storage; None for the
             work directory's base name. Defaults to `None`.
-        storage: str or None, an Optuna storage URL (`sqlite:///...`,
+        storage: str or None, an Optuna storage URL (`sqlite:///...`, a
+            relative path being relative to the work directory,
             `postgresql://user:password@host:port/database`); None for
             `sqlite:///<workdir>/sweep.db`. Defaults to `None`.
         heartbeat_interval: int, seconds between a running job's heartbeats.
@@ -51,6 +53,9 @@ class SweepConfig:
             Defaults to `None`.
         max_retry: int, how many times a dead job is run again. Defaults to
             `3`.
+        storage_retry_seconds: float, how long a worker waits for an
+            unreachable storage (`storage_retry.add_retries`). Defaults to
+            `120`.
 
     Example:
 
@@ -69,10 +74,12 @@ class SweepConfig:
     sampler: str = "random"
     pruner: str = "none"
     name: str | None = None
-    storage: str | None = None
+    # Not in the repr: the URL may hold a password (`StorageURL`).
+    storage: str | None = dataclasses.field(default=None, repr=False)
     heartbeat_interval: int = 30
     grace_period: int | None = None
     max_retry: int = 3
+    storage_retry_seconds: float = 120
 
     def validate(self) -> "SweepConfig":
         """Raises a ValueError naming the first bad setting; returns self.
@@ -110,6 +117,7 @@ class SweepConfig:
                     f"Unknown {name}. Received: {name}="
                     f"{getattr(self, name)!r}. Valid: {', '.join(valid)}"
                 )
+        self.storage_url  # A ValueError for an unknown scheme.
         if not self.sweep_name:
             raise ValueError(
                 "The sweep needs a name: give `name`, or a `workdir` with a "
@@ -128,11 +136,12 @@ class SweepConfig:
         return os.path.basename(os.path.abspath(self.workdir))
 
     @property
-    def storage_url(self) -> str:
-        if self.storage:
-            return self.storage
-        return "sqlite:///" + os.path.abspath(
-            os.path.join(self.workdir, DATABASE)
+    def storage_url(self) -> StorageURL:
+        """The storage's `StorageURL` (a relative SQLite path is relative
+        to the work directory); a ValueError for an unknown scheme."""
+        return StorageURL(
+            self.storage or "sqlite:///" + DATABASE,
+            workdir=os.path.abspath(self.workdir),
         )
 
     @property

@@ -15,7 +15,6 @@ from keras_gs.utils.atomic_files import read_json
 from keras_gs.utils.atomic_files import write_json
 from keras_gs.sweeps.config import differences
 from keras_gs.sweeps.storage import Sweep
-from keras_gs.sweeps.storage import hide_password
 from keras_gs.sweeps.storage import open_storage
 
 
@@ -33,7 +32,7 @@ def prepare(config):
     _check_sweep_file(config)
     url = config.storage_url
     storage = None
-    if not url.startswith("sqlite:") or os.path.exists(_sqlite_path(url)):
+    if url.kind != "sqlite" or os.path.exists(url.path):
         # Reachable, and no other sweep of the same name there.
         storage = _open(config, create=False)
         Sweep.find(storage, config)
@@ -53,7 +52,7 @@ def prepare(config):
             {
                 "definition": sweep.definition,
                 "targets": sweep.targets,
-                "storage": hide_password(url),
+                "storage": str(url),
             },
         )
     return sweep
@@ -88,8 +87,6 @@ def _open(config, create, heartbeats=True):
         grace_period=config.grace_seconds,
         max_retry=config.max_retry,
         create=create,
+        retry_seconds=config.storage_retry_seconds,
     )
 
-
-def _sqlite_path(url):
-    return url.split(":///", 1)[-1]

@@ -28,6 +28,8 @@ from keras_gs.sweeps.config import differences
 from keras_gs.sweeps.jobs import FAILED
 from keras_gs.sweeps.jobs import Search
 from keras_gs.sweeps.jobs import job_states
+from keras_gs.sweeps.storage_retry import add_retries
+from keras_gs.sweeps.storage_url import StorageURL
 
 # How long a command waits for another one to finish creating the sweep.
 CREATION_TIMEOUT = 300
@@ -40,11 +42,13 @@ def open_storage(
     grace_period: int | None = None,
     max_retry: int = 3,
     create: bool = True,
+    retry_seconds: float = 0,
 ):
     """Connects to an Optuna RDB storage; a ValueError if it cannot.
 
     Args:
-        url: str, an SQLAlchemy URL (`sqlite:///path`, `postgresql://...`).
+        url: `StorageURL` or str, an SQLAlchemy URL (`sqlite:///path`,
+            `postgresql://...`).
         heartbeat_interval: int or None, seconds between the heartbeats of
             a running trial; None for no heartbeats (reading only).
         grace_period: int or None, seconds without a heartbeat after which
@@ -53,28 +57,27 @@ def open_storage(
         max_retry: int, how many times a trial is retried. Defaults to `3`.
         create: bool, whether an SQLite file may be created; if False, a
             missing file is a ValueError. Defaults to `True`.
+        retry_seconds: float, how long each call waits for the database
+            when it cannot be reached (`storage_retry.add_retries`); 0 for
+            not at all. Defaults to `0`.
 
     Returns:
         An `optuna.storages.RDBStorage`.
     """
-    shown = hide_password(url)
+    url = StorageURL.of(url)
     engine_kwargs = {}
-    if url.startswith("sqlite:"):
-        path = url.split(":///", 1)[-1]
-        folder = os.path.dirname(os.path.abspath(path))
+    if url.kind == "sqlite":
+        path = url.path
+        folder = os.path.dirname(path)
         if not os.path.isdir(folder) or (
             not create and not os.path.exists(path)
         ):
             raise ValueError(
                 f"No such file or folder for the storage. Received: "
-                f"storage={shown!r}"
+                f"storage={str(url)!r}"
             )
         engine_kwargs["creator"] = functools.partial(_sqlite_connection, path)
-    elif url.startswith("postgresql"):
-        if url.startswith("postgresql://"):
-            # The driver keras_gs installs (SQLAlchemy 2.1's default for a
-            # bare postgresql:// is psycopg 3).
-            url = "postgresql+psycopg2://" + url[len("postgresql://") :]
+    else:
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
         engine_kwargs["pool_pre_ping"] = True
     options = {}
@@ -94,13 +97,15 @@ def open_storage(
                         )
                     ),
                 )
-            return _connect(url, engine_kwargs, options)
+            storage = _connect(url.secret, engine_kwargs, options)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
         reason = getattr(error, "orig", None) or error
         reason = str(reason).strip().splitlines()[0] if str(reason) else ""
         raise ValueError(
-            f"Cannot open the storage. Received: storage={shown!r} ({reason})"
+            f"Cannot open the storage. Received: storage={str(url)!r} "
+            f"({url.hide(reason)})"
         ) from None
+    return add_retries(storage, retry_seconds, str(url))
 
 
 def _connect(url, engine_kwargs, options, attempts=5):
@@ -348,13 +353,3 @@ def _sweep_names(storage):
         )
         if "/" not in s.study_name
     )
-
-
-def hide_password(url: str) -> str:
-    """`url` with its password, if any, shown as `***`."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(
-            hide_password=True
-        )
-    except Exception:  # Not a URL at all: shown as given.
-        return url

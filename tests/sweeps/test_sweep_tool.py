@@ -278,6 +278,29 @@ def test_workers_start_one_per_gpu(monkeypatch):
     assert [gpu for _, gpu in started] == ["4,6", "4,6"]
 
 
+def test_workers_get_the_storage_by_environment(monkeypatch):
+    module = load_sweep_tool()
+    started = []
+
+    class Popen:
+        pid = 0
+
+        def __init__(self, command, env):
+            started.append((command, env))
+
+    monkeypatch.setattr(module.subprocess, "Popen", Popen)
+    url = "postgresql://me:pw31@db/sweeps"
+    monkeypatch.setattr(
+        module.sys,
+        "argv",
+        ["sweep.py", f"--storage={url}", "--n_hparams=2", "--storage", url],
+    )
+    module.start_workers(1, 0, sweeps.StorageURL(url))
+    ((command, env),) = started
+    assert command[2:] == ["--n_hparams=2", "--workers=1", "--noreport"]
+    assert env[module.STORAGE_VARIABLE] == url
+
+
 @pytest.fixture(scope="module")
 def tool():
     module = load_sweep_tool()
