@@ -225,6 +225,14 @@ def main(argv):
     except sweeps.StorageUnavailable as error:
         stop_workers(workers)
         fail(error)
+    except sweeps.storage.STORAGE_ERRORS as error:
+        stop_workers(workers)
+        fail(sweeps.storage.explain(config.storage_url, error))
+    except (OSError, experiment.errors.InputError) as error:
+        # A full disk or a work directory made read-only meanwhile: the
+        # files written so far are whole (atomic writes).
+        stop_workers(workers)
+        fail(f"{error} The jobs finished so far are kept.")
     wait_for(workers)
     print(
         f"This worker: {counts['done']} jobs done, {counts['pruned']} "
@@ -262,14 +270,15 @@ def prepare(config, sweeps):
     the sweep; a bad input exits with one line, nothing written."""
     try:
         return sweeps.prepare(config)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
+        # OSError: a work directory that cannot be written.
         fail(error)
 
 
 def show_status(config, sweeps):
     try:
         sweep = sweeps.existing(config)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         fail(error)
     print(
         f"Sweep {sweep.name!r}: {describe_jobs(sweep)}, in "

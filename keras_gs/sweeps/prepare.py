@@ -14,7 +14,9 @@ from keras_gs import experiment
 from keras_gs.utils.atomic_files import read_json
 from keras_gs.utils.atomic_files import write_json
 from keras_gs.sweeps.config import differences
+from keras_gs.sweeps.storage import STORAGE_ERRORS
 from keras_gs.sweeps.storage import Sweep
+from keras_gs.sweeps.storage import explain
 from keras_gs.sweeps.storage import open_storage
 
 
@@ -30,6 +32,13 @@ def prepare(config):
     """
     config.validate()
     _check_sweep_file(config)
+    try:
+        return _prepare(config)
+    except STORAGE_ERRORS as error:
+        raise explain(config.storage_url, error) from None
+
+
+def _prepare(config):
     url = config.storage_url
     storage = None
     if url.kind != "sqlite" or os.path.exists(url.path):
@@ -62,7 +71,10 @@ def existing(config):
     """The sweep of `config` as its storage holds it, for reading (no
     heartbeats); a ValueError if there is none."""
     storage = _open(config, create=False, heartbeats=False)
-    return Sweep.load(storage, config.sweep_name)
+    try:
+        return Sweep.load(storage, config.sweep_name)
+    except STORAGE_ERRORS as error:
+        raise explain(config.storage_url, error) from None
 
 
 def _check_sweep_file(config):

@@ -31,6 +31,11 @@ from keras_gs.sweeps.jobs import job_states
 from keras_gs.sweeps.storage_retry import add_retries
 from keras_gs.sweeps.storage_url import StorageURL
 
+# What a storage raises when its database answers with an error.
+STORAGE_ERRORS = (
+    optuna.exceptions.StorageInternalError,
+    sqlalchemy.exc.SQLAlchemyError,
+)
 # How long a command waits for another one to finish creating the sweep.
 CREATION_TIMEOUT = 300
 
@@ -99,11 +104,11 @@ def open_storage(
                 )
             storage = _connect(url.secret, engine_kwargs, options)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-        reason = getattr(error, "orig", None) or error
-        reason = str(reason).strip().splitlines()[0] if str(reason) else ""
+        if _damaged(url, error):
+            raise explain(url, error) from None
         raise ValueError(
             f"Cannot open the storage. Received: storage={str(url)!r} "
-            f"({url.hide(reason)})"
+            f"({url.hide(_reason(error))})"
         ) from None
     return add_retries(storage, retry_seconds, str(url))
 
@@ -353,3 +358,46 @@ def _sweep_names(storage):
         )
         if "/" not in s.study_name
     )
+
+
+def explain(url, error) -> ValueError:
+    """One line for an error the storage `url` (a `StorageURL`) answered
+    with: a damaged SQLite file says how to rebuild it."""
+    url = StorageURL.of(url)
+    if _damaged(url, error):
+        return ValueError(
+            f"The sweep's storage {url.path} is damaged ({_reason(error)}). "
+            "Delete it: the next command rebuilds the sweep from the runs "
+            "in the work directory."
+        )
+    return ValueError(
+        f"The storage {url} failed ({url.hide(_reason(error))})."
+    )
+
+
+def _damaged(url, error) -> bool:
+    """Whether `error` says that the SQLite file is not a sound database
+    (not merely busy: sqlite3's OperationalError)."""
+    root = _root(error)
+    return (
+        url.kind == "sqlite"
+        and isinstance(root, sqlite3.DatabaseError)
+        and not isinstance(root, sqlite3.OperationalError)
+    )
+
+
+def _root(error):
+    """The driver's own error behind SQLAlchemy's and Optuna's."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "orig", None) or error.__cause__
+        if inner is None:
+            break
+        error = inner
+    return error
+
+
+def _reason(error) -> str:
+    text = str(_root(error)).strip()
+    return " ".join(text.splitlines()[0].split()) if text else ""
