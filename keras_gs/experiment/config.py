@@ -10,6 +10,7 @@ from keras_gs import data
 from keras_gs.data import augment
 from keras_gs.data import image_check
 from keras_gs.experiment import selection as selection_lib
+from keras_gs.experiment import surgery_options as surgery_options_lib
 from keras_gs.experiment.strategy import STRATEGIES
 from keras_gs.utils.choices import check_choice
 
@@ -244,6 +245,8 @@ class ExperimentConfig:
             check_choice(
                 entry.partition(".")[0], surgery.names(), "surgery", "surgery"
             )
+        self.surgery_kwargs("")  # Each entry's form.
+        surgery_options_lib.check(self.surgery_options, self.surgery, _number)
         for name in self.surgery:
             options = self.surgery_kwargs(name)
             if options:

@@ -193,9 +193,16 @@ class SweepConfig:
         Its `trials` covers the job's trial, so that the run's `flags.txt`
         repeats it with `tools/train.py`.
         """
+        config = registry.configure(self.experiment, job.surgery, hparams)
+        prefix = f"{job.surgery}."
         return dataclasses.replace(
-            registry.configure(self.experiment, job.surgery, hparams),
+            config,
             surgery=(job.surgery,),
+            # The job's surgery's options only (the others' would name a
+            # surgery the run does not train).
+            surgery_options=tuple(
+                e for e in config.surgery_options if e.startswith(prefix)
+            ),
             trials=job.trial + 1,
             workdir=self.hparams_dir(job.index),
         )

@@ -26,8 +26,8 @@ CHANGED = {
     "backbone": "resnet18",
     "weights": "other.weights.h5",
     "dropout": 0.5,
-    # An option of a surgery not run here: valid, and recorded.
-    "surgery_options": ("and-mask.tau=0.5",),
+    # (`surgery_options`: only of a surgery the run trains, and erm has
+    # none; test_experiment_flagfiles.py checks that they are recorded.)
     "steps": 30,
     "batch_size": 16,
     "lr": 0.01,
