@@ -178,6 +178,8 @@ class ExperimentConfig:
         if isinstance(self.surgery_options, str):
             set_(self, "surgery_options", (self.surgery_options,))
         set_(self, "surgery_options", tuple(self.surgery_options))
+        if isinstance(self.weights, str) and self.weights.lower() == "none":
+            set_(self, "weights", None)  # `--weights=None`, as --help says.
         if isinstance(self.test_domains, str) and self.test_domains != ALL:
             set_(self, "test_domains", (self.test_domains,))
         elif not isinstance(self.test_domains, str):
