@@ -171,6 +171,9 @@ class SweepConfig:
             "n_hparams": self.n_hparams,
             "sampler": self.sampler,
             "pruner": self.pruner,
+            # Not a result setting of a run (a run may resume either way),
+            # but a sweep is one or the other throughout.
+            "deterministic": experiment.deterministic,
             "settings": experiment.result_settings(),
             "space": {
                 surgery: {
@@ -208,10 +211,30 @@ class SweepConfig:
         )
 
 
+# Added to a sweep's definition after sweeps were run without it: a sweep
+# that does not record it is compared without it.
+ADDED_TO_DEFINITION = ("deterministic",)
+
+
+def comparable(ours: dict, theirs: dict) -> dict:
+    """`ours` without what an older sweep's definition `theirs` lacks."""
+    return {
+        k: v
+        for k, v in ours.items()
+        if k in theirs or k not in ADDED_TO_DEFINITION
+    }
+
+
 def differences(ours: dict, theirs: dict) -> str:
     """The settings two definitions differ in, as `k=<theirs> there, <ours>
-    now`; empty when they are the same."""
+    now`, short (long values elided); empty when they are the same.
+
+    The searched space follows from the surgeries: when those differ it is
+    not listed.
+    """
     keys = sorted(set(ours) | set(theirs))
+    if ours.get("surgery") != theirs.get("surgery"):
+        keys = [k for k in keys if k != "space"]
     parts = []
     for key in keys:
         if ours.get(key) == theirs.get(key):
@@ -223,6 +246,12 @@ def differences(ours: dict, theirs: dict) -> str:
             parts.append(f"{key}: {inner}")
         else:
             parts.append(
-                f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} now"
+                f"{key}={_short(theirs.get(key))} there, "
+                f"{_short(ours.get(key))} now"
             )
     return "; ".join(parts)
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -13,6 +13,7 @@ import os
 from keras_gs import experiment
 from keras_gs.utils.atomic_files import read_json
 from keras_gs.utils.atomic_files import write_json
+from keras_gs.sweeps.config import comparable
 from keras_gs.sweeps.config import differences
 from keras_gs.sweeps.storage import STORAGE_ERRORS
 from keras_gs.sweeps.storage import Sweep
@@ -83,13 +84,22 @@ def _check_sweep_file(config):
     except FileNotFoundError:
         return
     theirs = previous.get("definition", {})
-    ours = config.definition()
-    if theirs != ours:
+    ours = comparable(config.definition(), theirs)
+    if theirs == ours:
+        return
+    if theirs.get("name") not in (None, ours["name"]):
+        # The work directory's name is the sweep's, unless --sweep_name.
         raise ValueError(
-            f"The work directory holds another sweep. Received: "
-            f"workdir={config.workdir!r} ({differences(ours, theirs)}). Use "
-            "another workdir, or the same settings."
+            f"The work directory holds the sweep {theirs['name']!r}, not "
+            f"{ours['name']!r} (was it renamed?). Received: "
+            f"workdir={config.workdir!r}. Give --sweep_name="
+            f"{theirs['name']} to go on with it."
         )
+    raise ValueError(
+        f"The work directory holds another sweep. Received: "
+        f"workdir={config.workdir!r} ({differences(ours, theirs)}). Use "
+        "another workdir, or the same settings."
+    )
 
 
 def _open(config, create, heartbeats=True):

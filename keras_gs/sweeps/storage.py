@@ -24,6 +24,7 @@ import optuna
 import sqlalchemy
 
 from keras_gs.sweeps import registry
+from keras_gs.sweeps.config import comparable
 from keras_gs.sweeps.config import differences
 from keras_gs.sweeps.jobs import FAILED
 from keras_gs.sweeps.jobs import Search
@@ -214,7 +215,7 @@ class Sweep:
                 study_name=config.sweep_name, storage=storage
             )
         theirs = index.user_attrs["definition"]
-        ours = config.definition()
+        ours = comparable(config.definition(), theirs)
         if theirs != ours:
             raise ValueError(
                 f"The storage holds another sweep named {config.sweep_name!r} "

@@ -1,9 +1,13 @@
 """tools/sweep.py's one-line errors and where its storage is (issue 31,
-items 10, 12, 13 and 15), run in this process: the sweep is created in
-its storage, nothing is trained."""
+items 10, 12 and 15), run in this process: the sweep is created in its
+storage, nothing is trained."""
 
 import importlib
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +86,85 @@ def test_a_relative_sqlite_path_is_in_the_work_directory(
     sweep.storage.engine.dispose()
     assert (workdir / "relative.db").exists()
     assert os.listdir(elsewhere) == []
+
+
+def copy_of(created, tmp_path, name="digits", definition=None):
+    """A work directory holding `created`'s sweep.json (its definition
+    changed by `definition`), under `name`."""
+    workdir = tmp_path / name
+    workdir.mkdir()
+    sweep = json.loads((created / "sweep.json").read_text())
+    if definition:
+        sweep["definition"] = definition(sweep["definition"])
+    (workdir / "sweep.json").write_text(json.dumps(sweep))
+    return workdir
+
+
+def test_adding_a_surgery_is_refused_in_one_short_line(
+    tool, created, tmp_path, capsys  # noqa: F811
+):
+    workdir = copy_of(created, tmp_path)
+    message = one_line_exit(
+        capsys, prepare, tool, *sweep_args(workdir, "erm,agr-sum")
+    )
+    assert message == (
+        "The work directory holds another sweep. Received: "
+        f"workdir={str(workdir)!r} (surgery=['erm'] there, ['erm', "
+        "'agr-sum'] now). Use another workdir, or the same settings."
+    )
+
+
+def test_a_renamed_work_directory_names_sweep_name(
+    tool, created, tmp_path, capsys  # noqa: F811
+):
+    workdir = copy_of(created, tmp_path, name="renamed")
+    message = one_line_exit(capsys, prepare, tool, *sweep_args(workdir, "erm"))
+    assert message == (
+        "The work directory holds the sweep 'digits', not 'renamed' (was it "
+        f"renamed?). Received: workdir={str(workdir)!r}. Give "
+        "--sweep_name=digits to go on with it."
+    )
+
+
+def test_deterministic_is_part_of_a_sweep(
+    tool, created, tmp_path, capsys  # noqa: F811
+):
+    workdir = copy_of(created, tmp_path)
+    message = one_line_exit(
+        capsys,
+        prepare,
+        tool,
+        *sweep_args(workdir, "erm"),
+        "--nodeterministic",
+    )
+    assert "(deterministic=True there, False now)" in message
+
+
+def test_a_sweep_recorded_before_deterministic_was_part_of_it_goes_on(
+    tool, created, tmp_path  # noqa: F811
+):
+    def older(definition):
+        definition.pop("deterministic")
+        return definition
+
+    workdir = copy_of(created, tmp_path, definition=older)
+    sweep = prepare(tool, *sweep_args(workdir, "erm"))
+    sweep.storage.engine.dispose()
+    assert sweep.definition["deterministic"] is True
+
+
+def test_collect_results_on_a_sweep_says_where_its_tables_are(created):
+    tool_path = Path(__file__).resolve().parents[2] / "tools"
+    done = subprocess.run(
+        [sys.executable, str(tool_path / "collect_results.py"), str(created)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"collect_results.py: error: {created} is a sweep's work directory: "
+        f"tools/sweep.py writes its tables to {created / 'sweep.md'} (and "
+        "--status prints them so far); for one configuration's runs, give "
+        f"{created / 'hparams_<i>'}."
+    ]
