@@ -137,10 +137,10 @@ def scenario(tmp_path_factory, tool):  # noqa: F811
         env = {"KERAS_GS_SWEEP_STORAGE": cluster.url}
         # 1. SIGTERM to a --workers=2 command.
         parent = start(*args, "--workers=2", **env)
-        watch = Watch(cluster.url, "digits")
+        watch = Watch(cluster.url, "digits", timeout=300)
         # Once the worker it started runs a job, and has backed it up.
         child = wait_for(
-            lambda: children_of(parent.pid), 60, found["leaks"], "a worker"
+            lambda: children_of(parent.pid), 300, found["leaks"], "a worker"
         )[0]
         wait_for(
             lambda: running_jobs_with_backups(watch, workdir, pid=child),
