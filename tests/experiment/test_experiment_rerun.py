@@ -60,7 +60,13 @@ def finished(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(CHANGED))
-def test_result_changing_setting_is_refused(finished, name):
+def test_result_changing_setting_is_refused(
+    finished, name, tmp_path, monkeypatch
+):
+    if name == "weights":
+        # The file must exist: weights are checked before the data loads.
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / CHANGED["weights"]).write_bytes(b"")
     changed = dataclasses.replace(finished, **{name: CHANGED[name]})
     with pytest.raises(ValueError, match=rf"other settings \(.*{name}="):
         experiment.Experiment(changed)
