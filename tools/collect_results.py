@@ -27,12 +27,22 @@ flags.DEFINE_string(
     "oracle (best target-validation accuracy).",
 )
 FLAGS = flags.FLAGS
+# What marks a sweep's work directory (keras_gs.sweeps.config.SWEEP_FILE,
+# not imported: it would load TensorFlow before the check).
+SWEEP_FILE = "sweep.json"
 
 
 def main(argv):
     if len(argv) != 2:
         fail("give one work directory: collect_results.py <workdir>")
     workdir = argv[1]
+    if os.path.isfile(os.path.join(workdir, SWEEP_FILE)):
+        fail(
+            f"{workdir} is a sweep's work directory: tools/sweep.py writes "
+            f"its tables to {os.path.join(workdir, 'sweep.md')} (and "
+            "--status prints them so far); for one configuration's runs, "
+            f"give {os.path.join(workdir, 'hparams_<i>')}."
+        )
     tables = import_tables()
 
     problems = []

@@ -23,8 +23,10 @@ GPU). A worker that dies leaves its job to the others (after
 """
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 _STARTED = time.perf_counter()
@@ -43,6 +45,9 @@ from train import define_flags as define_experiment_flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROG = "sweep.py"
+# Where the workers this command starts find the storage URL (never on
+# their command line: `ps` shows it to everyone).
+STORAGE_VARIABLE = "KERAS_GS_SWEEP_STORAGE"
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -80,8 +85,11 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string(
         "storage",
         None,
-        "Optuna storage URL, e.g. postgresql://user:password@host/db; "
-        "default: sqlite:///<workdir>/sweep.db.",
+        "Optuna storage URL, e.g. postgresql://user:password@host/db, or "
+        "sqlite:///<path> (relative to --workdir); default: "
+        "$KERAS_GS_SWEEP_STORAGE, else sqlite:///<workdir>/sweep.db. Give a "
+        "password by that variable (or PGPASSWORD): a command line is "
+        "visible to every user of the machine.",
         flag_values=fv,
     )
     flags.DEFINE_string(
@@ -116,6 +124,14 @@ def define_flags(flag_values=flags.FLAGS):
         "max_retry",
         3,
         "How many times a job whose worker died is run again.",
+        lower_bound=0,
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "storage_retry_seconds",
+        120,
+        "How long a worker waits for an unreachable storage (a database "
+        "restarting) before it stops; 0 to stop at once.",
         lower_bound=0,
         flag_values=fv,
     )
@@ -154,10 +170,11 @@ def config_from_flags(values, experiment, sweeps):
         sampler=values.sampler,
         pruner=values.pruner,
         name=values.sweep_name,
-        storage=values.storage,
+        storage=values.storage or os.environ.get(STORAGE_VARIABLE),
         heartbeat_interval=values.heartbeat_interval,
         grace_period=values.grace_period,
         max_retry=values.max_retry,
+        storage_retry_seconds=values.storage_retry_seconds,
     )
 
 
@@ -168,6 +185,7 @@ def main(argv):
     logging.set_verbosity(logging.ERROR)
     tf, experiment, sweeps = import_quietly()
     config = make_config(FLAGS, experiment, sweeps)
+    warn_if_password_in_argv(config, sweeps)
     if FLAGS.status:
         show_status(config, sweeps)
         return
@@ -187,18 +205,34 @@ def main(argv):
     if FLAGS.retry_failed:
         queued = sweep.retry_failed()
         print(f"{len(queued)} failed job(s) queued again.", flush=True)
-    workers = start_workers(FLAGS.workers - 1, len(gpus))
+    terminated = catch_sigterm()
+    workers = start_workers(FLAGS.workers - 1, len(gpus), config.storage_url)
+    forward_sigterm(workers, terminated, experiment.interrupts)
     runner = sweeps.JobRunner(config, sweep.targets, stream=sys.stdout)
     try:
-        counts = sweeps.Worker(sweep, config, runner).run()
+        counts = sweeps.Worker(
+            sweep, config, runner, terminated=lambda: bool(terminated)
+        ).run()
     except (KeyboardInterrupt, experiment.interrupts.Terminated) as stop:
         print(
             f"{PROG}: interrupted; the job is queued again (its run resumes "
             "from its last backup). Run the same command to go on.",
             file=sys.stderr,
+            flush=True,
         )
-        wait_for(workers)
+        stop_workers(workers)
         sys.exit(130 if isinstance(stop, KeyboardInterrupt) else 143)
+    except sweeps.StorageUnavailable as error:
+        stop_workers(workers)
+        fail(error)
+    except sweeps.storage.STORAGE_ERRORS as error:
+        stop_workers(workers)
+        fail(sweeps.storage.explain(config.storage_url, error))
+    except (OSError, experiment.errors.InputError) as error:
+        # A full disk or a work directory made read-only meanwhile: the
+        # files written so far are whole (atomic writes).
+        stop_workers(workers)
+        fail(f"{error} The jobs finished so far are kept.")
     wait_for(workers)
     print(
         f"This worker: {counts['done']} jobs done, {counts['pruned']} "
@@ -236,14 +270,15 @@ def prepare(config, sweeps):
     the sweep; a bad input exits with one line, nothing written."""
     try:
         return sweeps.prepare(config)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
+        # OSError: a work directory that cannot be written.
         fail(error)
 
 
 def show_status(config, sweeps):
     try:
         sweep = sweeps.existing(config)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         fail(error)
     print(
         f"Sweep {sweep.name!r}: {describe_jobs(sweep)}, in "
@@ -277,12 +312,16 @@ def describe(sweep, config, workers):
     )
 
 
-def start_workers(count, num_gpus):
+def start_workers(count, num_gpus, storage=None):
     """Starts `count` more workers: this command again, each on its own
-    GPU when there are GPUs."""
+    GPU when there are GPUs, with the storage's URL `storage` (a
+    `StorageURL`) in their environment rather than on their command
+    line."""
     processes = []
     for i in range(1, count + 1):
         env = dict(os.environ)
+        if storage is not None:
+            env[STORAGE_VARIABLE] = storage.text
         if num_gpus:
             visible = env.get("CUDA_VISIBLE_DEVICES")
             ids = (
@@ -291,11 +330,87 @@ def start_workers(count, num_gpus):
                 else [str(g) for g in range(num_gpus)]
             )
             env["CUDA_VISIBLE_DEVICES"] = ids[i % len(ids)]
-        command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:]]
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            *without_storage(sys.argv[1:]),
+        ]
         command += ["--workers=1", "--noreport"]
         processes.append(subprocess.Popen(command, env=env))
         print(f"Started worker {i} (pid {processes[-1].pid}).", flush=True)
     return processes
+
+
+def without_storage(args):
+    """Command-line `args` without --storage (and its value)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--storage", "-storage"):
+            skip = True
+        elif not arg.startswith(("--storage=", "-storage=")):
+            kept.append(arg)
+    return kept
+
+
+def warn_if_password_in_argv(config, sweeps):
+    """One line when the storage password is on this command line."""
+    if sweeps.storage_url.password(config.storage or "") and any(
+        arg.lstrip("-").partition("=")[0] == "storage" for arg in sys.argv[1:]
+    ):
+        print(
+            f"{PROG}: warning: the storage password is on the command line, "
+            "which ps shows to every user of this machine; set "
+            f"{STORAGE_VARIABLE} (or PGPASSWORD) instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def catch_sigterm():
+    """Records a SIGTERM that comes between two jobs' runs (during a run,
+    the run's own handler stops it after a backup); returns the list it
+    is recorded in."""
+    received = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    return received
+
+
+def forward_sigterm(processes, received, interrupts):
+    """Passes a SIGTERM to this command on to the workers it started, at
+    once (Kubernetes and Slurm's first step send it to this process
+    alone): each stops after backing up its run."""
+    if not processes:
+        return
+
+    def watch():
+        while received == [] and interrupts.requested() != signal.SIGTERM:
+            if all(p.poll() is not None for p in processes):
+                return
+            time.sleep(0.1)
+        terminate(processes)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def stop_workers(processes):
+    """SIGTERM to the workers still running, then waits for them."""
+    terminate(processes)
+    wait_for(processes)
+
+
+_terminated = set()
+
+
+def terminate(processes):
+    """SIGTERM, once, to each of `processes` still running (a second one
+    could come as a worker exits, when Python has put back the default
+    handler: it would die by the signal instead of exiting with 143)."""
+    for process in processes:
+        if process.poll() is None and process.pid not in _terminated:
+            _terminated.add(process.pid)
+            process.send_signal(signal.SIGTERM)
 
 
 def wait_for(processes):

@@ -109,6 +109,28 @@ def load(
     load(model, "resnet18", "imagenet")
     ```
     """
+    path = locate(name, weights, cache)
+    skipped = assign(model, read(path), source=str(path))
+    for layer, (model_shape, file_shape) in skipped.items():
+        _log.warning(
+            "%s: %d classes, %s has %d: layer %r freshly initialized, every "
+            "other layer loaded.",
+            name,
+            model_shape[-1],
+            path,
+            file_shape[-1],
+            layer,
+        )
+
+
+def locate(
+    name: str, weights, cache: str | os.PathLike | None = None
+) -> pathlib.Path:
+    """The file `load` would read for `weights` of backbone `name`.
+
+    For checking before anything slow (preparing a dataset) that the
+    weights are there; raises as `load` does.
+    """
     if isinstance(weights, str) and weights == "imagenet":
         path = imagenet_path(name, cache)
         source = catalog.find(name).imagenet
@@ -134,17 +156,7 @@ def load(
             f"{name}: `weights` must be None, 'imagenet' or the path of a "
             f"Keras '{SUFFIX}' file. Received: weights={weights!r}"
         )
-    skipped = assign(model, read(path), source=str(path))
-    for layer, (model_shape, file_shape) in skipped.items():
-        _log.warning(
-            "%s: %d classes, %s has %d: layer %r freshly initialized, every "
-            "other layer loaded.",
-            name,
-            model_shape[-1],
-            path,
-            file_shape[-1],
-            layer,
-        )
+    return path
 
 
 def read(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:

@@ -13,6 +13,7 @@ from keras_gs import data
 from keras_gs.data import augment
 from keras_gs.data import image_check
 from keras_gs.experiment import selection as selection_lib
+from keras_gs.experiment import surgery_options as surgery_options_lib
 from keras_gs.experiment.strategy import STRATEGIES
 from keras_gs.utils.choices import check_choice
 
@@ -210,6 +211,8 @@ class ExperimentConfig:
         if isinstance(self.surgery_options, str):
             set_(self, "surgery_options", (self.surgery_options,))
         set_(self, "surgery_options", tuple(self.surgery_options))
+        if isinstance(self.weights, str) and self.weights.lower() == "none":
+            set_(self, "weights", None)  # `--weights=None`, as --help says.
         if isinstance(self.test_domains, str) and self.test_domains != ALL:
             set_(self, "test_domains", (self.test_domains,))
         elif not isinstance(self.test_domains, str):
@@ -277,6 +280,8 @@ class ExperimentConfig:
             check_choice(
                 entry.partition(".")[0], surgery.names(), "surgery", "surgery"
             )
+        self.surgery_kwargs("")  # Each entry's form.
+        surgery_options_lib.check(self.surgery_options, self.surgery, _number)
         for name in self.surgery:
             options = self.surgery_kwargs(name)
             if options:

@@ -62,9 +62,19 @@ def catch_interrupts():
     previous = {
         s: signal.signal(s, _record) for s in (signal.SIGINT, signal.SIGTERM)
     }
+    stopped = False
     try:
         yield
+    except BaseException:
+        stopped = True
+        raise
     finally:
+        pending = requested()
         for s, handler in previous.items():
             signal.signal(s, handler)
         _received.clear()
+        if pending is not None and not stopped:
+            # Arrived as the block ended (a run's last steps): not acted
+            # on here, so passed on to whoever handled it before (a
+            # sweep's worker, which then stops before its next job).
+            signal.raise_signal(pending)

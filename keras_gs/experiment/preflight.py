@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 
+from keras_gs.backbones import weights
 from keras_gs.experiment import files
 from keras_gs.experiment import run_inputs
 
@@ -51,6 +52,14 @@ def check_splits(splits, targets):
                     f"Source domain {domain!r} has no training example "
                     f"(train/val/test: {_counts(sizes[domain])})."
                 )
+
+
+def check_weights(config):
+    """The backbone's initial weights are there, before the data is loaded
+    (preparing a dataset can take minutes, for a run that would then stop
+    for want of ported ImageNet weights)."""
+    if config.weights is not None:
+        weights.locate(config.backbone, config.weights)
 
 
 def check_network(config, splits):

@@ -106,6 +106,7 @@ class Experiment:
         requested = (
             None if config.test_domains == "all" else config.test_domains
         )
+        preflight.check_weights(config)
         first = self._load(requested[0] if requested else None)
         self._splits = {first.test_domains[0]: first}
         self.domains = list(first.domains)

@@ -213,6 +213,15 @@ def collect(
         except files.RunFileError as error:
             _report(problems, str(error))
             continue
+        disagreement = _selection_disagreement(result)
+        if disagreement:
+            _report(
+                problems,
+                f"{path}: its selection disagrees with its history "
+                f"({disagreement}): edited by hand? Left out; remove "
+                f"{root} to run it again.",
+            )
+            continue
         settings = result.get("settings") or files.run_settings(config)
         key = (result["dataset"], json.dumps(settings, sort_keys=True))
         group = groups.setdefault(
@@ -234,10 +243,9 @@ def collect(
 def _table(group, dataset, selection, settings):
     accuracies, diverged = {}, {}
     for result in group["runs"]:
-        if selection in result.get("selection", {}):
-            chosen = result["selection"][selection]
-        else:
-            chosen = selection_lib.select(result["history"], selection)
+        # From the history, which the recorded selection agrees with
+        # (`_selection_disagreement`).
+        chosen = selection_lib.select(result["history"], selection)
         key = (result["surgery"], result["test_domain"])
         accuracies.setdefault(key, {})[result["trial"]] = chosen[
             "test_accuracy"
@@ -256,6 +264,27 @@ def _table(group, dataset, selection, settings):
     return ResultsTable(
         dataset, selection, surgeries, domains, accuracies, settings, diverged
     )
+
+
+def _selection_disagreement(result) -> str:
+    """How a run's recorded `selection` differs from what its `history`
+    gives (a hand-edited file); empty when they agree."""
+    for rule, recorded in sorted(result.get("selection", {}).items()):
+        if rule not in selection_lib.RULES or not result.get("history"):
+            continue
+        derived = selection_lib.select(result["history"], rule)
+        for key in ("step", "test_accuracy"):
+            ours, theirs = derived[key], recorded.get(key)
+            if ours != theirs and not (_nan(ours) and _nan(theirs)):
+                return (
+                    f"{rule} {key} {theirs!r} recorded, {ours!r} in the "
+                    "history"
+                )
+    return ""
+
+
+def _nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _apart(group, same_dataset):

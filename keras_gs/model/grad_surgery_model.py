@@ -13,6 +13,7 @@ from keras_gs.model import domain_axis
 from keras_gs.model import keras_compat
 from keras_gs.model import replicas
 from keras_gs.model import steps
+from keras_gs.model import step_metrics as step_metrics_lib
 from keras_gs.model.step_metrics import StepMetrics
 from keras_gs.model.surgery_state import SurgeryState
 from keras_gs.utils.choices import check_choice
@@ -263,6 +264,15 @@ class GradSurgeryModel(keras.Model):
             outcome.applied, x, y, outcome.y_pred, sample_weight
         )
         return keras_compat.logs_for_multi_worker_reduction(logs)
+
+    def get_metrics_result(self):
+        results = super().get_metrics_result()
+        if self.step_metrics is None:
+            return results
+        # An epoch whose every step was skipped has no loss, not 0.0.
+        return step_metrics_lib.nan_if_every_step_skipped(
+            results, self.step_metrics, keras_compat.loss_tracker(self)
+        )
 
     def test_step(self, data):
         logs = super().test_step(data)

@@ -8,6 +8,8 @@ reports and resets them in one call, and `evaluate` can leave them out by
 name.
 """
 
+import warnings
+
 import keras
 import tensorflow as tf
 
@@ -36,7 +38,10 @@ class StepCount(keras.metrics.Metric):
         self.count.assign_add(keras.ops.cast(counted, self.dtype))
 
     def result(self):
-        return keras.ops.convert_to_tensor(self.count)
+        # A copy: `convert_to_tensor` of the variable is the variable
+        # itself, which `fit` keeps in its epoch logs and the validation
+        # `evaluate` then resets to 0 before callbacks and History read it.
+        return tf.identity(self.count)
 
     def reset_state(self):
         self.count.assign(0.0)
@@ -142,3 +147,35 @@ class StepMetrics(keras.metrics.Metric):
     def reset_state(self):
         for metric in self._parts:
             metric.reset_state()
+
+
+def nan_if_every_step_skipped(results, step_metrics, loss_tracker):
+    """`results` (the model's metric results) with NaN for every value but
+    `skipped_steps` when every step since the last reset was skipped.
+
+    Each metric then holds no step at all, and a Keras mean reads 0.0: a
+    perfect loss and a null accuracy for an epoch that did not train.
+    Whether any step was applied is read from the loss tracker's weight
+    (every applied step adds its batch size), so nothing is added to what
+    a checkpoint holds. Warns once when it happens (eagerly: at an
+    epoch's end).
+    """
+    skipped = step_metrics.skipped_steps.result()
+    every = tf.logical_and(
+        skipped > 0, tf.equal(tf.convert_to_tensor(loss_tracker.count), 0.0)
+    )
+    if tf.executing_eagerly() and bool(every):
+        warnings.warn(
+            "GradSurgeryModel: every step since the metrics were reset "
+            "was skipped (their gradients were not finite: NaN "
+            "or infinite inputs, or a diverged model); the loss and every "
+            "metric are NaN, not the 0.0 of an empty mean.",
+            stacklevel=2,
+        )
+    nan = float("nan")
+    return {
+        name: value
+        if name == step_metrics.skipped_steps.name
+        else tf.where(every, tf.cast(nan, value.dtype), value)
+        for name, value in results.items()
+    }

@@ -16,7 +16,8 @@ is the command-line front end.
 
 The modules, one purpose each: `config` (`SweepConfig`), `registry` (the
 searched distributions), `jobs` (jobs and searches as Optuna trials and
-studies), `storage` (the storage and the sweep in it), `prepare` (checks,
+studies), `storage` (the storage and the sweep in it), `storage_url` (its URL,
+password masked), `storage_retry` (waiting out a database outage), `prepare` (checks,
 then creates or finds a sweep), `worker`, `runner` (a job as a run of the
 protocol), `selection`, `tables`, `results`, `status`.
 """
@@ -34,12 +35,16 @@ from keras_gs.sweeps.runner import JobRunner
 from keras_gs.sweeps.status import status
 from keras_gs.sweeps.storage import Sweep
 from keras_gs.sweeps.storage import open_storage
+from keras_gs.sweeps.storage_retry import StorageUnavailable
+from keras_gs.sweeps.storage_url import StorageURL
 from keras_gs.sweeps.worker import Worker
 
 __all__ = [
     "Job",
     "JobRunner",
     "Search",
+    "StorageURL",
+    "StorageUnavailable",
     "Sweep",
     "SweepConfig",
     "Worker",

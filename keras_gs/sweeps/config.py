@@ -8,6 +8,7 @@ import optuna
 from keras_gs.experiment import ExperimentConfig
 from keras_gs.sweeps import registry
 from keras_gs.sweeps.jobs import Job
+from keras_gs.sweeps.storage_url import StorageURL
 
 SAMPLERS = ("random", "tpe")
 PRUNERS = ("none", "median")
@@ -41,7 +42,8 @@ class SweepConfig:
             `"none"`.
         name: str or None, the sweep's name in the storage; None for the
             work directory's base name. Defaults to `None`.
-        storage: str or None, an Optuna storage URL (`sqlite:///...`,
+        storage: str or None, an Optuna storage URL (`sqlite:///...`, a
+            relative path being relative to the work directory,
             `postgresql://user:password@host:port/database`); None for
             `sqlite:///<workdir>/sweep.db`. Defaults to `None`.
         heartbeat_interval: int, seconds between a running job's heartbeats.
@@ -51,6 +53,9 @@ class SweepConfig:
             Defaults to `None`.
         max_retry: int, how many times a dead job is run again. Defaults to
             `3`.
+        storage_retry_seconds: float, how long a worker waits for an
+            unreachable storage (`storage_retry.add_retries`). Defaults to
+            `120`.
 
     Example:
 
@@ -69,10 +74,12 @@ class SweepConfig:
     sampler: str = "random"
     pruner: str = "none"
     name: str | None = None
-    storage: str | None = None
+    # Not in the repr: the URL may hold a password (`StorageURL`).
+    storage: str | None = dataclasses.field(default=None, repr=False)
     heartbeat_interval: int = 30
     grace_period: int | None = None
     max_retry: int = 3
+    storage_retry_seconds: float = 120
 
     def validate(self) -> "SweepConfig":
         """Raises a ValueError naming the first bad setting; returns self.
@@ -110,6 +117,7 @@ class SweepConfig:
                     f"Unknown {name}. Received: {name}="
                     f"{getattr(self, name)!r}. Valid: {', '.join(valid)}"
                 )
+        self.storage_url  # A ValueError for an unknown scheme.
         if not self.sweep_name:
             raise ValueError(
                 "The sweep needs a name: give `name`, or a `workdir` with a "
@@ -128,11 +136,12 @@ class SweepConfig:
         return os.path.basename(os.path.abspath(self.workdir))
 
     @property
-    def storage_url(self) -> str:
-        if self.storage:
-            return self.storage
-        return "sqlite:///" + os.path.abspath(
-            os.path.join(self.workdir, DATABASE)
+    def storage_url(self) -> StorageURL:
+        """The storage's `StorageURL` (a relative SQLite path is relative
+        to the work directory); a ValueError for an unknown scheme."""
+        return StorageURL(
+            self.storage or "sqlite:///" + DATABASE,
+            workdir=os.path.abspath(self.workdir),
         )
 
     @property
@@ -162,6 +171,9 @@ class SweepConfig:
             "n_hparams": self.n_hparams,
             "sampler": self.sampler,
             "pruner": self.pruner,
+            # Not a result setting of a run (a run may resume either way),
+            # but a sweep is one or the other throughout.
+            "deterministic": experiment.deterministic,
             "settings": experiment.result_settings(),
             "space": {
                 surgery: {
@@ -184,18 +196,45 @@ class SweepConfig:
         Its `trials` covers the job's trial, so that the run's `flags.txt`
         repeats it with `tools/train.py`.
         """
+        config = registry.configure(self.experiment, job.surgery, hparams)
+        prefix = f"{job.surgery}."
         return dataclasses.replace(
-            registry.configure(self.experiment, job.surgery, hparams),
+            config,
             surgery=(job.surgery,),
+            # The job's surgery's options only (the others' would name a
+            # surgery the run does not train).
+            surgery_options=tuple(
+                e for e in config.surgery_options if e.startswith(prefix)
+            ),
             trials=job.trial + 1,
             workdir=self.hparams_dir(job.index),
         )
 
 
+# Added to a sweep's definition after sweeps were run without it: a sweep
+# that does not record it is compared without it.
+ADDED_TO_DEFINITION = ("deterministic",)
+
+
+def comparable(ours: dict, theirs: dict) -> dict:
+    """`ours` without what an older sweep's definition `theirs` lacks."""
+    return {
+        k: v
+        for k, v in ours.items()
+        if k in theirs or k not in ADDED_TO_DEFINITION
+    }
+
+
 def differences(ours: dict, theirs: dict) -> str:
     """The settings two definitions differ in, as `k=<theirs> there, <ours>
-    now`; empty when they are the same."""
+    now`, short (long values elided); empty when they are the same.
+
+    The searched space follows from the surgeries: when those differ it is
+    not listed.
+    """
     keys = sorted(set(ours) | set(theirs))
+    if ours.get("surgery") != theirs.get("surgery"):
+        keys = [k for k in keys if k != "space"]
     parts = []
     for key in keys:
         if ours.get(key) == theirs.get(key):
@@ -207,6 +246,12 @@ def differences(ours: dict, theirs: dict) -> str:
             parts.append(f"{key}: {inner}")
         else:
             parts.append(
-                f"{key}={theirs.get(key)!r} there, {ours.get(key)!r} now"
+                f"{key}={_short(theirs.get(key))} there, "
+                f"{_short(ours.get(key))} now"
             )
     return "; ".join(parts)
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

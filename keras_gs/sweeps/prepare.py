@@ -13,9 +13,11 @@ import os
 from keras_gs import experiment
 from keras_gs.utils.atomic_files import read_json
 from keras_gs.utils.atomic_files import write_json
+from keras_gs.sweeps.config import comparable
 from keras_gs.sweeps.config import differences
+from keras_gs.sweeps.storage import STORAGE_ERRORS
 from keras_gs.sweeps.storage import Sweep
-from keras_gs.sweeps.storage import hide_password
+from keras_gs.sweeps.storage import explain
 from keras_gs.sweeps.storage import open_storage
 
 
@@ -31,9 +33,16 @@ def prepare(config):
     """
     config.validate()
     _check_sweep_file(config)
+    try:
+        return _prepare(config)
+    except STORAGE_ERRORS as error:
+        raise explain(config.storage_url, error) from None
+
+
+def _prepare(config):
     url = config.storage_url
     storage = None
-    if not url.startswith("sqlite:") or os.path.exists(_sqlite_path(url)):
+    if url.kind != "sqlite" or os.path.exists(url.path):
         # Reachable, and no other sweep of the same name there.
         storage = _open(config, create=False)
         Sweep.find(storage, config)
@@ -53,7 +62,7 @@ def prepare(config):
             {
                 "definition": sweep.definition,
                 "targets": sweep.targets,
-                "storage": hide_password(url),
+                "storage": str(url),
             },
         )
     return sweep
@@ -63,7 +72,10 @@ def existing(config):
     """The sweep of `config` as its storage holds it, for reading (no
     heartbeats); a ValueError if there is none."""
     storage = _open(config, create=False, heartbeats=False)
-    return Sweep.load(storage, config.sweep_name)
+    try:
+        return Sweep.load(storage, config.sweep_name)
+    except STORAGE_ERRORS as error:
+        raise explain(config.storage_url, error) from None
 
 
 def _check_sweep_file(config):
@@ -72,13 +84,22 @@ def _check_sweep_file(config):
     except FileNotFoundError:
         return
     theirs = previous.get("definition", {})
-    ours = config.definition()
-    if theirs != ours:
+    ours = comparable(config.definition(), theirs)
+    if theirs == ours:
+        return
+    if theirs.get("name") not in (None, ours["name"]):
+        # The work directory's name is the sweep's, unless --sweep_name.
         raise ValueError(
-            f"The work directory holds another sweep. Received: "
-            f"workdir={config.workdir!r} ({differences(ours, theirs)}). Use "
-            "another workdir, or the same settings."
+            f"The work directory holds the sweep {theirs['name']!r}, not "
+            f"{ours['name']!r} (was it renamed?). Received: "
+            f"workdir={config.workdir!r}. Give --sweep_name="
+            f"{theirs['name']} to go on with it."
         )
+    raise ValueError(
+        f"The work directory holds another sweep. Received: "
+        f"workdir={config.workdir!r} ({differences(ours, theirs)}). Use "
+        "another workdir, or the same settings."
+    )
 
 
 def _open(config, create, heartbeats=True):
@@ -88,8 +109,6 @@ def _open(config, create, heartbeats=True):
         grace_period=config.grace_seconds,
         max_retry=config.max_retry,
         create=create,
+        retry_seconds=config.storage_retry_seconds,
     )
 
-
-def _sqlite_path(url):
-    return url.split(":///", 1)[-1]

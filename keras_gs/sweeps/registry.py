@@ -216,8 +216,8 @@ def configure(config, surgery: str, hparams: dict):
         k[len(prefix) :]: v for k, v in hparams.items() if k.startswith(prefix)
     }
     if options != config.surgery_kwargs(surgery):
-        # The other surgeries' options stay: they do not change this run,
-        # and keep the flagfile's text.
+        # The other surgeries' options stay here (`SweepConfig.
+        # experiment_config` keeps the job's surgery's only).
         fields["surgery_options"] = tuple(
             e for e in config.surgery_options if not e.startswith(prefix)
         ) + tuple(f"{prefix}{k}={v!r}" for k, v in options.items())

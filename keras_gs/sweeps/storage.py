@@ -24,11 +24,19 @@ import optuna
 import sqlalchemy
 
 from keras_gs.sweeps import registry
+from keras_gs.sweeps.config import comparable
 from keras_gs.sweeps.config import differences
 from keras_gs.sweeps.jobs import FAILED
 from keras_gs.sweeps.jobs import Search
 from keras_gs.sweeps.jobs import job_states
+from keras_gs.sweeps.storage_retry import add_retries
+from keras_gs.sweeps.storage_url import StorageURL
 
+# What a storage raises when its database answers with an error.
+STORAGE_ERRORS = (
+    optuna.exceptions.StorageInternalError,
+    sqlalchemy.exc.SQLAlchemyError,
+)
 # How long a command waits for another one to finish creating the sweep.
 CREATION_TIMEOUT = 300
 
@@ -40,11 +48,13 @@ def open_storage(
     grace_period: int | None = None,
     max_retry: int = 3,
     create: bool = True,
+    retry_seconds: float = 0,
 ):
     """Connects to an Optuna RDB storage; a ValueError if it cannot.
 
     Args:
-        url: str, an SQLAlchemy URL (`sqlite:///path`, `postgresql://...`).
+        url: `StorageURL` or str, an SQLAlchemy URL (`sqlite:///path`,
+            `postgresql://...`).
         heartbeat_interval: int or None, seconds between the heartbeats of
             a running trial; None for no heartbeats (reading only).
         grace_period: int or None, seconds without a heartbeat after which
@@ -53,28 +63,27 @@ def open_storage(
         max_retry: int, how many times a trial is retried. Defaults to `3`.
         create: bool, whether an SQLite file may be created; if False, a
             missing file is a ValueError. Defaults to `True`.
+        retry_seconds: float, how long each call waits for the database
+            when it cannot be reached (`storage_retry.add_retries`); 0 for
+            not at all. Defaults to `0`.
 
     Returns:
         An `optuna.storages.RDBStorage`.
     """
-    shown = hide_password(url)
+    url = StorageURL.of(url)
     engine_kwargs = {}
-    if url.startswith("sqlite:"):
-        path = url.split(":///", 1)[-1]
-        folder = os.path.dirname(os.path.abspath(path))
+    if url.kind == "sqlite":
+        path = url.path
+        folder = os.path.dirname(path)
         if not os.path.isdir(folder) or (
             not create and not os.path.exists(path)
         ):
             raise ValueError(
                 f"No such file or folder for the storage. Received: "
-                f"storage={shown!r}"
+                f"storage={str(url)!r}"
             )
         engine_kwargs["creator"] = functools.partial(_sqlite_connection, path)
-    elif url.startswith("postgresql"):
-        if url.startswith("postgresql://"):
-            # The driver keras_gs installs (SQLAlchemy 2.1's default for a
-            # bare postgresql:// is psycopg 3).
-            url = "postgresql+psycopg2://" + url[len("postgresql://") :]
+    else:
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
         engine_kwargs["pool_pre_ping"] = True
     options = {}
@@ -94,13 +103,15 @@ def open_storage(
                         )
                     ),
                 )
-            return _connect(url, engine_kwargs, options)
+            storage = _connect(url.secret, engine_kwargs, options)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as error:
-        reason = getattr(error, "orig", None) or error
-        reason = str(reason).strip().splitlines()[0] if str(reason) else ""
+        if _damaged(url, error):
+            raise explain(url, error) from None
         raise ValueError(
-            f"Cannot open the storage. Received: storage={shown!r} ({reason})"
+            f"Cannot open the storage. Received: storage={str(url)!r} "
+            f"({url.hide(_reason(error))})"
         ) from None
+    return add_retries(storage, retry_seconds, str(url))
 
 
 def _connect(url, engine_kwargs, options, attempts=5):
@@ -204,7 +215,7 @@ class Sweep:
                 study_name=config.sweep_name, storage=storage
             )
         theirs = index.user_attrs["definition"]
-        ours = config.definition()
+        ours = comparable(config.definition(), theirs)
         if theirs != ours:
             raise ValueError(
                 f"The storage holds another sweep named {config.sweep_name!r} "
@@ -352,11 +363,44 @@ def _sweep_names(storage):
     )
 
 
-def hide_password(url: str) -> str:
-    """`url` with its password, if any, shown as `***`."""
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(
-            hide_password=True
+def explain(url, error) -> ValueError:
+    """One line for an error the storage `url` (a `StorageURL`) answered
+    with: a damaged SQLite file says how to rebuild it."""
+    url = StorageURL.of(url)
+    if _damaged(url, error):
+        return ValueError(
+            f"The sweep's storage {url.path} is damaged ({_reason(error)}). "
+            "Delete it: the next command rebuilds the sweep from the runs "
+            "in the work directory."
         )
-    except Exception:  # Not a URL at all: shown as given.
-        return url
+    return ValueError(
+        f"The storage {url} failed ({url.hide(_reason(error))})."
+    )
+
+
+def _damaged(url, error) -> bool:
+    """Whether `error` says that the SQLite file is not a sound database
+    (not merely busy: sqlite3's OperationalError)."""
+    root = _root(error)
+    return (
+        url.kind == "sqlite"
+        and isinstance(root, sqlite3.DatabaseError)
+        and not isinstance(root, sqlite3.OperationalError)
+    )
+
+
+def _root(error):
+    """The driver's own error behind SQLAlchemy's and Optuna's."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "orig", None) or error.__cause__
+        if inner is None:
+            break
+        error = inner
+    return error
+
+
+def _reason(error) -> str:
+    text = str(_root(error)).strip()
+    return " ".join(text.splitlines()[0].split()) if text else ""

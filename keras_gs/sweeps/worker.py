@@ -55,6 +55,10 @@ class Worker:
             interval. Defaults to `None`.
         name: str or None, the worker's name in the trials' `worker`
             attribute; None for `<host>:<pid>`. Defaults to `None`.
+        terminated: callable `() -> bool` or None, whether a SIGTERM came
+            between two jobs' runs (during a run, the run stops itself);
+            the worker then raises `interrupts.Terminated` before taking
+            another job. Defaults to `None` (never).
 
     Example:
 
@@ -72,6 +76,7 @@ class Worker:
         stream=None,
         poll_seconds=None,
         name=None,
+        terminated=None,
     ):
         self.sweep = sweep
         self.config = config
@@ -81,12 +86,14 @@ class Worker:
             0.5, config.heartbeat_interval / 4
         )
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.terminated = terminated or (lambda: False)
         self.counts = {"done": 0, "pruned": 0, "failed": 0}
         self._studies = {}
         self._finished = set()  # Searches with nothing waiting or running.
         self._empty_since = {}
         self._last = None  # The last job run.
         self._running = None  # The number of the trial running now.
+        self._waiting_for = []  # The jobs last said to be waited for.
         self._order = {
             "surgery": list(sweep.definition["surgery"]),
             "target": list(sweep.targets),
@@ -101,12 +108,16 @@ class Worker:
         """
         failures_in_a_row = 0
         while True:
+            if self.terminated():
+                raise interrupts.Terminated
             search = self._next_search()
             if search is None:
-                if not self._others_running() and self._finished.issuperset(
+                running = self._running_elsewhere()
+                if not running and self._finished.issuperset(
                     self.sweep.searches
                 ):
                     return self.counts
+                self._say_waiting(running)
                 time.sleep(self.poll_seconds)
                 continue
             state = self._run_one(search)
@@ -197,17 +208,33 @@ class Worker:
                 first = job
         return first, running
 
-    def _others_running(self) -> bool:
-        """Whether jobs still run elsewhere (after failing those whose
+    def _running_elsewhere(self) -> list:
+        """The jobs still running elsewhere (after failing those whose
         heartbeat stopped: Optuna then queues them again)."""
-        running = False
+        running = []
         for search in self.sweep.searches:
             if search in self._finished:
                 continue
             self._fail_stale(search)
-            if self._look(search)[1]:
-                running = True
+            running += self._look(search)[1]
         return running
+
+    def _say_waiting(self, running):
+        """One line when the worker starts waiting for other workers' jobs
+        (or a dead worker's: that wait is the grace period)."""
+        names = sorted(job.name for job in running)
+        if not names or names == self._waiting_for:
+            return
+        self._waiting_for = names
+        shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+        print(
+            f"[{self.name}] No job waits; {len(names)} running elsewhere "
+            f"({shown}). Waiting: a job whose worker died runs again here "
+            f"once it has had no heartbeat for {self.config.grace_seconds} s "
+            "(--grace_period).",
+            file=self.stream,
+            flush=True,
+        )
 
     def _fail_stale(self, search) -> bool:
         """Lets Optuna fail the jobs of `search` whose worker stopped its
@@ -268,9 +295,14 @@ class Worker:
                 catch=(Exception,),
                 callbacks=[keep],
             )
-        except (KeyboardInterrupt, interrupts.Terminated):
-            # Optuna has marked the trial FAIL; queue the job again
+        except _Stopped as stopped:
+            # The trial is still running in the storage (Optuna let the
+            # stop through without recording it): queue the job again
             # (Optuna's retry, as for a dead worker) so that it resumes.
+            self._retry(study)
+            raise stopped.stop from None
+        except (KeyboardInterrupt, interrupts.Terminated):
+            # A stop outside the job's run (Optuna marked the trial FAIL).
             self._retry(study)
             raise
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
@@ -306,6 +338,14 @@ class Worker:
 
     def _objective(self, trial):
         self._running = trial.number
+        try:
+            return self._run_trial(trial)
+        except (KeyboardInterrupt, interrupts.Terminated) as stop:
+            # Past Optuna's trial runner, which would log it as a failed
+            # trial with its traceback (30 lines for a Ctrl-C).
+            raise _Stopped(stop) from None
+
+    def _run_trial(self, trial):
         job = Job.of_trial(trial)
         if job is None:
             # Another worker took the search's last job between our look
@@ -355,7 +395,14 @@ class Worker:
             return
         trial = _trial(study, self._running)
         self._running = None
-        if trial.state == TrialState.FAIL and Job.of_trial(trial) is not None:
+        if Job.of_trial(trial) is None:
+            return
+        if trial.state == TrialState.RUNNING:
+            self.sweep.storage.set_trial_state_values(
+                trial._trial_id, state=TrialState.FAIL
+            )
+            trial = _trial(study, trial.number)
+        if trial.state == TrialState.FAIL:
             with warnings.catch_warnings():
                 warnings.simplefilter(
                     "ignore", optuna.exceptions.ExperimentalWarning
@@ -373,6 +420,14 @@ class Worker:
                 f"{best[3]:.3f} there"
             )
         print(text, file=self.stream, flush=True)
+
+
+class _Stopped(BaseException):
+    """Carries a Ctrl-C or SIGTERM of a job's run through Optuna."""
+
+    def __init__(self, stop):
+        super().__init__(stop)
+        self.stop = stop
 
 
 class _Reporter:

@@ -139,7 +139,7 @@ def test_config_fields_are_the_flags():
 
 def test_surgery_options_and_dropout_flags():
     config = config_of(
-        "--surgery=and-mask,erm",
+        "--surgery=and-mask,erm,sand-mask",
         "--surgery_options=and-mask.tau=0.75,sand-mask.k=5",
         "--dropout=0.1",
     )

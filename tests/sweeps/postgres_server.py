@@ -53,6 +53,48 @@ def skip_or_fail(reason):
 @contextlib.contextmanager
 def postgres_server():
     """Yields the URL of a new, empty PostgreSQL server."""
+    with postgres_cluster() as cluster:
+        yield cluster.url
+
+
+class Cluster:
+    """A running throwaway server: its `url`, and `stop()`/`start()` to
+    take it down and up again (an outage) on the same port and data."""
+
+    def __init__(self, run, data, root, port, password):
+        self._run = run
+        self._data = data
+        self._root = root
+        self.port = port
+        user = f"postgres:{password}" if password else "postgres"
+        self.url = f"postgresql://{user}@127.0.0.1:{port}/postgres"
+        self.running = False
+
+    def start(self):
+        self._run(
+            "pg_ctl",
+            "-D",
+            self._data,
+            "-l",
+            os.path.join(self._root, "server.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self._root} -c listen_addresses=127.0.0.1 "
+            # A test's data need not survive a crash.
+            "-c fsync=off -c max_connections=50",
+            "start",
+        )
+        self.running = True
+
+    def stop(self):
+        self._run("pg_ctl", "-D", self._data, "-m", "immediate", "-w", "stop")
+        self.running = False
+
+
+@contextlib.contextmanager
+def postgres_cluster(password=None):
+    """Yields a `Cluster`: a new, empty PostgreSQL server, which asks for
+    `password` (user `postgres`) when one is given."""
     reason = unavailable()
     if reason:
         skip_or_fail(reason)
@@ -73,31 +115,28 @@ def postgres_server():
             command, check=True, capture_output=True, text=True, timeout=120
         )
 
-    port = _free_port()
-    started = False
+    cluster = Cluster(run, data, root, _free_port(), password)
     try:
         try:
-            run("initdb", "-D", data, "-U", "postgres", "--auth=trust")
-            run(
-                "pg_ctl",
-                "-D",
-                data,
-                "-l",
-                os.path.join(root, "server.log"),
-                "-w",
-                "-o",
-                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 "
-                # A test's data need not survive a crash.
-                "-c fsync=off -c max_connections=50",
-                "start",
-            )
+            if password:
+                pwfile = os.path.join(root, "pwfile")
+                with open(pwfile, "w", encoding="utf-8") as f:
+                    f.write(password + "\n")
+                if as_root:
+                    shutil.chown(pwfile, user=user)
+                auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+            else:
+                auth = ["--auth=trust"]
+            run("initdb", "-D", data, "-U", "postgres", *auth)
+            if password:
+                os.remove(pwfile)
+            cluster.start()
         except subprocess.CalledProcessError as error:
             skip_or_fail(f"could not start PostgreSQL: {error.stderr or error}")
-        started = True
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield cluster
     finally:
-        if started:
-            run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+        if cluster.running:
+            cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 

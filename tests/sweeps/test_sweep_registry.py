@@ -91,7 +91,7 @@ def test_a_new_setting_leaves_the_other_draws_alone(monkeypatch):
     "surgery", ["erm", "agr-rand", "and-mask", "sand-mask"]
 )
 def test_every_draw_lies_in_its_distribution(dataset, surgery):
-    config = ExperimentConfig(dataset=dataset)
+    config = ExperimentConfig(dataset=dataset, surgery=(surgery,))
     space = registry.space(dataset, surgery)
     for index in range(1, 21):
         hparams = registry.draw(config, surgery, index, index % 3)

@@ -250,7 +250,9 @@ def test_two_workers_on_postgresql_one_killed(scenarios):
     check_sweep(watch, workdir, killed, resumable, ("erm",))
 
 
-def test_workers_start_one_per_gpu(monkeypatch):
+def sweep_tool_starting(monkeypatch):
+    """tools/sweep.py, whose `start_workers` records `(command, env)` of
+    each process instead of starting it; and that record."""
     module = load_sweep_tool()
     started = []
 
@@ -258,24 +260,47 @@ def test_workers_start_one_per_gpu(monkeypatch):
         pid = 0
 
         def __init__(self, command, env):
-            started.append((command, env.get("CUDA_VISIBLE_DEVICES")))
+            started.append((command, env))
 
     monkeypatch.setattr(module.subprocess, "Popen", Popen)
+    return module, started
+
+
+def test_workers_start_one_per_gpu(monkeypatch):
+    module, started = sweep_tool_starting(monkeypatch)
     monkeypatch.setattr(module.sys, "argv", ["sweep.py", "--flagfile=f"])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     # This process works on GPU 0; the workers it starts on 1, 0, 1.
     module.start_workers(3, num_gpus=2)
-    assert [gpu for _, gpu in started] == ["1", "0", "1"]
+
+    def gpus():
+        return [env.get("CUDA_VISIBLE_DEVICES") for _, env in started]
+
+    assert gpus() == ["1", "0", "1"]
     command = started[0][0]
     assert command[1].endswith("sweep.py")
     assert command[2:] == ["--flagfile=f", "--workers=1", "--noreport"]
     started.clear()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
     module.start_workers(1, num_gpus=2)
-    assert [gpu for _, gpu in started] == ["6"]
+    assert gpus() == ["6"]
     started.clear()
     module.start_workers(2, num_gpus=0)  # No GPU: the environment as is.
-    assert [gpu for _, gpu in started] == ["4,6", "4,6"]
+    assert gpus() == ["4,6", "4,6"]
+
+
+def test_workers_get_the_storage_by_environment(monkeypatch):
+    module, started = sweep_tool_starting(monkeypatch)
+    url = "postgresql://me:pw31@db/sweeps"
+    monkeypatch.setattr(
+        module.sys,
+        "argv",
+        ["sweep.py", f"--storage={url}", "--n_hparams=2", "--storage", url],
+    )
+    module.start_workers(1, 0, sweeps.StorageURL(url))
+    ((command, env),) = started
+    assert command[2:] == ["--n_hparams=2", "--workers=1", "--noreport"]
+    assert env[module.STORAGE_VARIABLE] == url
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ The real runs, processes and kill -9 are in test_sweep_tool.py.
 """
 
 import io
+import logging
 import math
 import time
 
@@ -13,6 +14,7 @@ import optuna
 import pytest
 
 from keras_gs.experiment import ExperimentConfig
+from keras_gs.experiment import interrupts
 from keras_gs.sweeps import SweepConfig
 from keras_gs.sweeps import Worker
 from keras_gs.sweeps import collect
@@ -191,9 +193,13 @@ def test_a_dead_workers_job_is_run_again_once(tmp_path):
     sweep.storage.record_heartbeat(taken._trial_id)
     runner = FakeRunner()
     started = time.monotonic()
-    counts, _ = run_worker(sweep, config, runner, name="alive")
+    counts, output = run_worker(sweep, config, runner, name="alive")
     # The others first, then, after the grace period (2 s), that one.
     assert time.monotonic() - started >= 2
+    # The wait (if the dead job was not stale yet when the others were
+    # done: a loaded machine) is said once, with what and how long.
+    waiting = [line for line in output.splitlines() if "No job waits" in line]
+    assert waiting in ([], [waiting_line("alive", Job.of_trial(taken))])
     assert counts["done"] == sweep.total_jobs
     jobs = [job for job, _ in runner.calls]
     assert len(jobs) == len(set(jobs)) == sweep.total_jobs
@@ -212,6 +218,25 @@ def test_a_dead_workers_job_is_run_again_once(tmp_path):
             assert len(state.trials) == 1
 
 
+def waiting_line(worker, job):
+    return (
+        f"[{worker}] No job waits; 1 running elsewhere ({job.name}). "
+        "Waiting: a job whose worker died runs again here once it has had "
+        "no heartbeat for 2 s (--grace_period)."
+    )
+
+
+def test_waiting_for_a_dead_workers_job_is_said_once(tmp_path):
+    config, sweep = make_sweep(tmp_path, n_hparams=1)
+    stream = io.StringIO()
+    worker = Worker(sweep, config, FakeRunner(), stream=stream, name="w")
+    job = Job("rotated_digits", "erm", "75", 0, 0)
+    worker._say_waiting([job])
+    worker._say_waiting([job])  # Still the same job: said already.
+    worker._say_waiting([])
+    assert stream.getvalue().splitlines() == [waiting_line("w", job)]
+
+
 def test_an_interrupted_job_is_queued_again(tmp_path):
     config, sweep = make_sweep(tmp_path, n_hparams=1)
     interrupted = Job("rotated_digits", "erm", "75", 0, 0)
@@ -224,6 +249,49 @@ def test_an_interrupted_job_is_queued_again(tmp_path):
     run_worker(sweep, config, runner)
     assert runner.calls[0][0] == interrupted
     assert collect(sweep).complete
+
+
+def test_a_ctrl_c_is_no_optuna_traceback(tmp_path, caplog):
+    config, sweep = make_sweep(tmp_path, n_hparams=1)
+    interrupted = Job("rotated_digits", "erm", "0", 0, 0)
+    optuna.logging.enable_propagation()  # Optuna's records to caplog.
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_worker(sweep, config, FakeRunner(interrupt=[interrupted]))
+    finally:
+        optuna.logging.disable_propagation()
+    # Optuna's "Trial 0 failed ... KeyboardInterrupt", with its traceback.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert status(sweep).counts["erm"]["pending"] == 2
+
+
+def test_a_sigterm_as_a_run_finishes_stops_the_worker_after_it(tmp_path):
+    config, sweep = make_sweep(tmp_path, n_hparams=1)
+    received = []
+
+    class SignalledAtTheEnd(FakeRunner):
+        # What `interrupts.catch_interrupts` passes on when SIGTERM came
+        # after the run's last chunk: the worker's handler records it.
+        def __call__(self, job, hparams, report):
+            results = super().__call__(job, hparams, report)
+            received.append("SIGTERM")
+            return results
+
+    runner = SignalledAtTheEnd()
+    worker = Worker(
+        sweep,
+        config,
+        runner,
+        stream=io.StringIO(),
+        poll_seconds=0.05,
+        terminated=lambda: bool(received),
+    )
+    with pytest.raises(interrupts.Terminated):
+        worker.run()
+    # The run that finished is recorded; no other job was taken.
+    assert len(runner.calls) == 1
+    assert status(sweep).total("done") == 1
+    assert status(sweep).total("running") == 0
 
 
 def test_failed_jobs_are_reported(tmp_path):

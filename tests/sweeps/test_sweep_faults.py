@@ -1,0 +1,254 @@
+"""End to end: a sweep on a PostgreSQL server with a password, SIGTERM to
+a --workers=2 command, then a 20-second database outage (issue 31, items
+4, 6, 7 and 9).
+
+One scenario, its steps checked by the tests below:
+
+1. `tools/sweep.py --workers=2`, the storage URL (with its password) in
+   `KERAS_GS_SWEEP_STORAGE`; once both processes run a job with a backup,
+   SIGTERM to the parent alone (what Kubernetes and Slurm send).
+2. The same command with one worker: during a job, the server is stopped
+   for 20 s and started again; the sweep goes on to its end.
+
+Throughout, every process's command line is read: the password must be
+on none, nor in any output or file under the work directory.
+"""
+
+import contextlib
+import glob
+import io
+import os
+import re
+import secrets
+import signal
+import time
+
+import optuna
+import pytest
+
+from keras_gs import experiment
+from keras_gs.sweeps.jobs import Job
+
+import postgres_server as postgres_server_lib
+from postgres_server import postgres_cluster
+from sweep_helpers import finish
+from sweep_helpers import start
+from test_sweep_tool import Watch
+from test_sweep_tool import files_of
+from test_sweep_tool import sweep_args
+from test_sweep_tool import tool  # noqa: F401 (a fixture)
+
+PASSWORD = "pw31-" + secrets.token_hex(6)
+OUTAGE_SECONDS = 20
+STOP_WITHIN = 60  # The grace period a cluster gives before SIGKILL.
+
+
+def command_lines_with(text):
+    """`{pid: command line}` of every process whose command line has
+    `text`."""
+    found = {}
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as f:
+                line = f.read()
+        except OSError:
+            continue  # Ended meanwhile.
+        if text.encode() in line:
+            found[path.split("/")[2]] = line.replace(b"\0", b" ").decode()
+    return found
+
+
+def children_of(pid):
+    children = []
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path, encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(path.split("/")[2]))
+    return children
+
+
+def running_jobs_with_backups(watch, workdir, pid=None):
+    """The jobs running now (on process `pid`, if given) whose run has
+    written a backup."""
+    found = []
+    for search in watch.sweep.searches:
+        for trial in watch.sweep.study(search).get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        ):
+            job = Job.of_trial(trial)
+            worker = int(trial.user_attrs.get("worker", ":0").split(":")[-1])
+            if job is None or pid not in (None, worker):
+                continue
+            backup = os.path.join(
+                files_of(workdir, job).root, "checkpoints", "backup", "checkpoint"
+            )
+            if os.path.exists(backup):
+                found.append(job)
+    return found
+
+
+def wait_for(condition, timeout, leaks, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leaks.update(command_lines_with(PASSWORD))
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def status_of(tool, args, url):
+    """What `tools/sweep.py --status` prints (run here: no new process),
+    the URL given as --storage."""
+    module, values, experiment_lib, sweeps_lib = tool
+    values.unparse_flags()
+    values(["sweep.py", *args, f"--storage={url}", "--status"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        module.show_status(
+            module.make_config(values, experiment_lib, sweeps_lib), sweeps_lib
+        )
+    values.unparse_flags()
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory, tool):  # noqa: F811
+    reason = postgres_server_lib.unavailable()
+    if reason:
+        postgres_server_lib.skip_or_fail(reason)
+    workdir = str(tmp_path_factory.mktemp("faults") / "digits")
+    # Four jobs (two configurations, two targets), long enough (4 chunks)
+    # for the SIGTERM to come mid-run.
+    args = sweep_args(workdir, "erm") + [
+        "--steps=100",
+        "--eval_every=25",
+        "--backup_every=25",
+        "--grace_period=60",
+        f"--storage_retry_seconds={3 * OUTAGE_SECONDS}",
+    ]
+    found = {"leaks": {}}
+    with postgres_cluster(password=PASSWORD) as cluster:
+        env = {"KERAS_GS_SWEEP_STORAGE": cluster.url}
+        # 1. SIGTERM to a --workers=2 command.
+        parent = start(*args, "--workers=2", **env)
+        watch = Watch(cluster.url, "digits", timeout=300)
+        # Once the worker it started runs a job, and has backed it up.
+        child = wait_for(
+            lambda: children_of(parent.pid), 300, found["leaks"], "a worker"
+        )[0]
+        wait_for(
+            lambda: running_jobs_with_backups(watch, workdir, pid=child),
+            240,
+            found["leaks"],
+            "a running job of the worker with a backup",
+        )
+        found["child_job"] = running_jobs_with_backups(watch, workdir, child)
+        workers = children_of(parent.pid)
+        parent.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        found["stop"] = finish(parent, timeout=STOP_WITHIN)
+        found["stop_seconds"] = time.monotonic() - signalled
+        found["workers_left"] = [
+            pid for pid in workers if os.path.exists(f"/proc/{pid}")
+        ]
+        found["after_stop"] = [
+            (state.job, state.state)
+            for by in watch.sweep.job_states().values()
+            for state in by
+        ]
+        # 2. One worker; the server down for 20 s during a job.
+        rerun = start(*args, "--workers=1", **env)
+        wait_for(
+            lambda: running_jobs_with_backups(watch, workdir),
+            240,
+            found["leaks"],
+            "a running job with a backup",
+        )
+        cluster.stop()
+        down = time.monotonic()
+        wait_for(
+            lambda: time.monotonic() - down >= OUTAGE_SECONDS,
+            OUTAGE_SECONDS + 5,
+            found["leaks"],
+            "the outage",
+        )
+        cluster.start()
+        found["outage_seconds"] = time.monotonic() - down
+        found["rerun"] = finish(rerun, timeout=240)
+        found["status"] = status_of(tool, args, cluster.url)
+        found["states"] = [
+            state for by in watch.sweep.job_states().values() for state in by
+        ]
+        watch.sweep.storage.engine.dispose()
+    found["workdir"] = workdir
+    return found
+
+
+def interrupted_jobs(scenario):
+    """The jobs whose runs said they stopped for the SIGTERM."""
+    names = re.findall(
+        r"^(\S+): interrupted \(SIGTERM\)", scenario["stop"][1], re.M
+    )
+    return {
+        state.job for state in scenario["states"] if state.job.name in names
+    }
+
+
+def test_sigterm_to_a_parent_stops_every_worker_with_runs_backed_up(scenario):
+    code, output = scenario["stop"]
+    assert code == 143, output
+    assert scenario["stop_seconds"] < STOP_WITHIN
+    assert scenario["workers_left"] == []
+    assert "exited with 143" in output, output  # The worker it started.
+    # The worker's job stopped too, and waits again with the parent's.
+    interrupted = interrupted_jobs(scenario)
+    assert set(scenario["child_job"]) <= interrupted, output
+    states = dict(scenario["after_stop"])
+    for job in interrupted:
+        assert states[job] == "pending"
+    assert "running" not in states.values()
+    assert "failed" not in states.values()
+
+
+def test_a_20_second_outage_costs_no_traceback_and_no_work(scenario):
+    code, output = scenario["rerun"]
+    assert code == 0, output
+    assert "Traceback" not in output
+    unreachable = [l for l in output.splitlines() if "is unreachable" in l]
+    back = [l for l in output.splitlines() if "reachable again" in l]
+    assert len(unreachable) == 1 and len(back) == 1, output
+    assert unreachable[0].startswith(
+        "The storage postgresql://postgres:***@127.0.0.1:"
+    )
+    # Every job done exactly once; the SIGTERM'd ones from their backups.
+    assert len(scenario["states"]) == 4
+    for state in scenario["states"]:
+        assert state.state == "done"
+        results = experiment.files.read_json(
+            files_of(scenario["workdir"], state.job).results
+        )
+        assert [e["step"] for e in results["history"]] == [25, 50, 75, 100]
+        if state.job in interrupted_jobs(scenario):
+            assert results["resumed_from"], state.job
+
+
+def test_the_password_is_in_no_output_file_or_command_line(scenario):
+    assert scenario["leaks"] == {}
+    for _, output in (scenario["stop"], scenario["rerun"]):
+        assert PASSWORD not in output
+    assert PASSWORD not in scenario["status"]
+    assert "in postgresql://postgres:***@127.0.0.1:" in scenario["status"]
+    # The start-up line names the storage, masked.
+    assert "storage postgresql://postgres:***@127.0.0.1:" in scenario["stop"][1]
+    for path in glob.glob(
+        os.path.join(scenario["workdir"], "**"), recursive=True
+    ):
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                assert PASSWORD.encode() not in f.read(), path
