@@ -217,12 +217,25 @@ ADDED_TO_DEFINITION = ("deterministic",)
 
 
 def comparable(ours: dict, theirs: dict) -> dict:
-    """`ours` without what an older sweep's definition `theirs` lacks."""
-    return {
+    """`ours` without what an older sweep's definition `theirs` lacks: the
+    keys of `ADDED_TO_DEFINITION`, and the result-changing settings added
+    to `ExperimentConfig` since (`warmup_steps`...) where ours are at their
+    defaults, the values the older sweep's runs had."""
+    ours = {
         k: v
         for k, v in ours.items()
         if k in theirs or k not in ADDED_TO_DEFINITION
     }
+    if isinstance(ours.get("settings"), dict) and isinstance(
+        theirs.get("settings"), dict
+    ):
+        defaults = ExperimentConfig().result_settings()
+        ours["settings"] = {
+            k: v
+            for k, v in ours["settings"].items()
+            if k in theirs["settings"] or k not in defaults or v != defaults[k]
+        }
+    return ours
 
 
 def differences(ours: dict, theirs: dict) -> str:

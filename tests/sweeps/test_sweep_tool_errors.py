@@ -153,6 +153,28 @@ def test_a_sweep_recorded_before_deterministic_was_part_of_it_goes_on(
     assert sweep.definition["deterministic"] is True
 
 
+def test_a_sweep_recorded_before_the_regime_settings_goes_on(
+    tool, created, tmp_path, capsys  # noqa: F811
+):
+    # Sweeps recorded before warmup_steps, pretrain_steps and pretrain_lr
+    # were result settings ran at their defaults: the same sweep.
+    def older(definition):
+        for key in ("warmup_steps", "pretrain_steps", "pretrain_lr"):
+            definition["settings"].pop(key)
+        return definition
+
+    workdir = copy_of(created, tmp_path, definition=older)
+    sweep = prepare(tool, *sweep_args(workdir, "erm"))
+    sweep.storage.engine.dispose()
+    # But not with a setting of the regime at another value.
+    (tmp_path / "second").mkdir()
+    workdir = copy_of(created, tmp_path / "second", definition=older)
+    message = one_line_exit(
+        capsys, prepare, tool, *sweep_args(workdir, "erm"), "--pretrain_steps=5"
+    )
+    assert "pretrain_steps=None there, 5 now" in message
+
+
 def test_collect_results_on_a_sweep_says_where_its_tables_are(created):
     tool_path = Path(__file__).resolve().parents[2] / "tools"
     done = subprocess.run(
