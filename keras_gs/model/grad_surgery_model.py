@@ -114,13 +114,14 @@ class GradSurgeryModel(keras.Model):
         conflict_every: int, measure `agreement` and `cosine` every this
             many steps (their epoch averages are over the measured steps);
             the other steps skip that work. Defaults to `1`.
-        jit_surgery: `"auto"`, True or False: compile the surgery and the
-            sign agreement with XLA, while the network's passes keep the
-            model's own setting and the whole-network reductions (finite
-            check, cosine) stay on TensorFlow's kernels. On CPU this fuses
-            the element-wise work (see `keras_gs.model.combiner`). `"auto"`
-            compiles the surgery when it allows it
-            (`Surgery.jit_compile`). Defaults to `"auto"`.
+        jit_surgery: bool, compile the surgery and the sign agreement with
+            XLA where the surgery allows it (`Surgery.jit_compile`), while
+            the network's passes keep the model's own setting and the
+            whole-network reductions (finite check, cosine) stay on
+            TensorFlow's kernels. On CPU this fuses the element-wise work
+            (see `keras_gs.model.combiner`). `"auto"`, what files saved
+            before it was two-valued hold, reads as True. Defaults to
+            `True`.
         warmup_steps: int, train with Deep-All's gradient, the mean of
             the domain gradients (METHOD.md §2), for this many steps
             (counted by the optimizer), then with `surgery`, as DomainBed
@@ -165,7 +166,7 @@ class GradSurgeryModel(keras.Model):
         batchnorm_update="joint",
         seed=None,
         conflict_every=1,
-        jit_surgery="auto",
+        jit_surgery=True,
         streaming=False,
         warmup_steps=0,
         **kwargs,
@@ -185,7 +186,11 @@ class GradSurgeryModel(keras.Model):
                 f"Received: warmup_steps={warmup_steps!r}"
             )
         _check_at_least(warmup_steps, 0, "warmup_steps")
-        check_choice(jit_surgery, ("auto", True, False), "jit_surgery", "jit_surgery")
+        if isinstance(jit_surgery, str) and jit_surgery == "auto":
+            # What `.keras` files saved before it was two-valued hold; it
+            # always meant True.
+            jit_surgery = True
+        check_choice(jit_surgery, (True, False), "jit_surgery", "jit_surgery")
         self.network = network
         self.surgery = surgery_lib.get(surgery)
         self.coupled_l2 = float(coupled_l2)
@@ -198,7 +203,7 @@ class GradSurgeryModel(keras.Model):
         )
         self.seed = int(seed) if seed is not None else random.randrange(2**31)
         self.conflict_every = int(conflict_every)
-        self.jit_surgery = jit_surgery
+        self.jit_surgery = bool(jit_surgery)
         self.streaming = bool(streaming)
         self.warmup_steps = int(warmup_steps)
         if self.warmup_steps and self.surgery.step_method:
@@ -453,7 +458,7 @@ class GradSurgeryModel(keras.Model):
                 # On CPU (XLA off for the whole step) XLA fuses the
                 # element-wise work; where the whole step is compiled it is
                 # compiled anyway.
-                jit_compile=self.jit_surgery in ("auto", True),
+                jit_compile=self.jit_surgery,
                 layer_monitor=self._layer_monitor,
                 surgery_state=self.surgery_state,
                 warmup_steps=self.warmup_steps,
