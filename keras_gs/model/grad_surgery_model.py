@@ -8,10 +8,8 @@ import tensorflow as tf
 
 from keras_gs import surgery as surgery_lib
 from keras_gs.model import batchnorm_statistics
-from keras_gs.model import combiner as combiner_lib
 from keras_gs.model import domain_axis
 from keras_gs.model import keras_compat
-from keras_gs.model import replicas
 from keras_gs.model import steps
 from keras_gs.model.step_metrics import StepMetrics
 from keras_gs.model.surgery_state import SurgeryState
@@ -232,7 +230,6 @@ class GradSurgeryModel(keras.Model):
             if self._step_rule.has_state
             else None
         )
-        self._combiner = None
         self._layer_monitor = None
         self._domain_batches = False
         if self.freeze_batchnorm:
@@ -254,7 +251,9 @@ class GradSurgeryModel(keras.Model):
         step = tf.identity(self.optimizer.iterations)
         # The passes, the combination and the update (`steps.SurgeryStep`
         # for the surgeries; Fish, Fishr and IGA have steps of their own).
-        outcome = self._step_rule.step(self, x, y, sample_weight, step)
+        outcome = self._step_rule.step(
+            self._step_context(), x, y, sample_weight, step
+        )
         self.step_metrics.update_state(
             keras_compat.loss_tracker(self),
             outcome.losses,
@@ -296,7 +295,8 @@ class GradSurgeryModel(keras.Model):
                 "streaming=False to monitor conflicts per layer."
             )
         self._layer_monitor = monitor
-        self._combiner = None
+        # The surgery step's combiner holds the monitor: a new one, traced.
+        self._step_rule.forget_trace()
         self.train_function = None
 
     @property
@@ -447,31 +447,24 @@ class GradSurgeryModel(keras.Model):
 
     # -- the step's parts -----------------------------------------------------
 
-    def _step_combiner(self):
-        if self._combiner is None:
-            self._combiner = combiner_lib.make_combiner(
-                self.surgery,
-                lambda grads: replicas.global_gradients(grads, self.optimizer),
-                streaming=self.streaming,
-                measure_conflicts=bool(self.step_metrics.conflicts),
-                conflict_every=self.conflict_every,
-                # On CPU (XLA off for the whole step) XLA fuses the
-                # element-wise work; where the whole step is compiled it is
-                # compiled anyway.
-                jit_compile=self.jit_surgery,
-                layer_monitor=self._layer_monitor,
-                surgery_state=self.surgery_state,
-                warmup_steps=self.warmup_steps,
-            )
-        return self._combiner
-
-    def _step_seed(self):
-        """Same on every replica; new each step; reproducible from `seed`."""
-        return tf.stack(
-            [
-                tf.constant(self.seed, tf.int64),
-                tf.cast(self.optimizer.iterations, tf.int64),
-            ]
+    def _step_context(self):
+        """What the step rule reads of the model (`steps.StepContext`)."""
+        return steps.StepContext(
+            model=self,
+            network=self.network,
+            optimizer=self.optimizer,
+            num_domains=self.num_domains,
+            coupled_l2=self.coupled_l2,
+            batchnorm_update=self.batchnorm_update,
+            seed=self.seed,
+            surgery=self.surgery,
+            streaming=self.streaming,
+            measure_conflicts=bool(self.step_metrics.conflicts),
+            conflict_every=self.conflict_every,
+            jit_surgery=self.jit_surgery,
+            layer_monitor=self._layer_monitor,
+            surgery_state=self.surgery_state,
+            warmup_steps=self.warmup_steps,
         )
 
     def _compute_metrics_if(self, applied, x, y, y_pred, sample_weight):

@@ -71,12 +71,13 @@ class FishStep(StepRule):
             )
         return super().ready(model)
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
+        model = context.model
         variables = model.trainable_variables
-        moved = moved_weights(model.network)
+        moved = moved_weights(context.network)
         start = [tf.identity(w.value) for w in moved]
         losses, y_pred, finite = [], [], []
-        for k in range(model.num_domains):
+        for k in range(context.num_domains):
             data = [domain_axis.domain(t, k) for t in (x, y, sample_weight)]
             result = passes.forward_backward(
                 model, *data, variables, optimizer=self.inner_optimizer(model)
@@ -92,7 +93,7 @@ class FishStep(StepRule):
             grads = _added(flat[: len(variables)], flat[len(variables) :])
             applied = distribute.all_finite(flat)
             update = regularization.add_coupled_l2(
-                grads, variables, model.coupled_l2
+                grads, variables, context.coupled_l2
             )
             # Read after the previous domain's inner step (TensorFlow orders
             # the reads and writes of a variable as written).
@@ -110,7 +111,7 @@ class FishStep(StepRule):
                     theta,
                 )
             )
-        iterations = model.optimizer.iterations
+        iterations = context.optimizer.iterations
         iterations.assign_add(tf.cast(applied, iterations.dtype))
         return StepOutcome(losses, y_pred, applied, (), ())
 

@@ -77,18 +77,19 @@ class FishrStep(StepRule):
             model.optimizer.build(model.trainable_variables)
         self.reset = OptimizerReset(model.optimizer, self.anneal)
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
+        model = context.model
         variables = model.trainable_variables
-        optimizer = model.optimizer
-        num_domains = model.num_domains
+        optimizer = context.optimizer
+        num_domains = context.num_domains
         joint_x, joint_y, joint_weight = (
             domain_axis.join(t) for t in (x, y, sample_weight)
         )
-        classifier = classifier_layer(model.network)
+        classifier = classifier_layer(context.network)
         batchnorm = batchnorm_statistics.for_step(
-            model.network, model.batchnorm_update
+            context.network, context.batchnorm_update
         )
-        activity = joint_batch_losses.ActivityLosses(model.network, num_domains)
+        activity = joint_batch_losses.ActivityLosses(context.network, num_domains)
         features = []
         with batchnorm.recording(), call_recorder.observe(
             classifier,
@@ -131,7 +132,7 @@ class FishrStep(StepRule):
         update = flat[: len(variables)]
         if regularizers:
             update = [u + r for u, r in zip(update, flat[len(variables) :])]
-        update = regularization.add_coupled_l2(update, variables, model.coupled_l2)
+        update = regularization.add_coupled_l2(update, variables, context.coupled_l2)
         # DomainBed re-creates Adam when the penalty switches on: its
         # moments and its bias correction restart.
         self.reset(tf.logical_and(applied, tf.equal(step, self.anneal)))

@@ -35,12 +35,13 @@ class IGAStep(StepRule):
         super().__init__()
         self.penalty = method.penalty
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
+        model = context.model
         variables = model.trainable_variables
-        optimizer = model.optimizer
-        num_domains = model.num_domains
+        optimizer = context.optimizer
+        num_domains = context.num_domains
         batchnorm = batchnorm_statistics.for_step(
-            model.network, model.batchnorm_update
+            context.network, context.batchnorm_update
         )
         with batchnorm.recording():
             with tf.GradientTape() as tape:
@@ -86,7 +87,7 @@ class IGAStep(StepRule):
         update = [m + self.penalty * p for m, p in zip(mean, products)]
         if regularizers:
             update = [u + r for u, r in zip(update, regularizers)]
-        update = regularization.add_coupled_l2(update, variables, model.coupled_l2)
+        update = regularization.add_coupled_l2(update, variables, context.coupled_l2)
         replicas.apply(optimizer, update, variables, applied)
         batchnorm.apply(applied)
         return StepOutcome(
