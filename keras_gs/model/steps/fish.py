@@ -6,10 +6,9 @@ import tensorflow as tf
 from keras_gs.model import domain_axis
 from keras_gs.model import passes
 from keras_gs.model import regularization
-from keras_gs.model import replicas
+from keras_gs.model.steps import ending
 from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
-from keras_gs.utils import distribute
 
 
 class FishStep(StepRule):
@@ -87,17 +86,12 @@ class FishStep(StepRule):
             regularizers = regularization.weight_gradients(
                 model, variables, self.inner
             )
-            flat = replicas.global_gradients(
-                result.grads + regularizers, self.inner
-            )
-            grads = _added(flat[: len(variables)], flat[len(variables) :])
-            applied = distribute.all_finite(flat)
-            update = regularization.add_coupled_l2(
-                grads, variables, context.coupled_l2
+            grads, regularizers, applied = ending.global_sum(
+                result.grads, regularizers, self.inner
             )
             # Read after the previous domain's inner step (TensorFlow orders
             # the reads and writes of a variable as written).
-            replicas.apply(self.inner, update, variables, applied)
+            ending.apply(context, grads, applied, regularizers, optimizer=self.inner)
             losses.append(result.loss)
             y_pred.append(result.pred)
             finite.append(applied)
@@ -132,8 +126,3 @@ def moved_weights(network):
             weights.append(weight)
     return weights
 
-
-def _added(grads, extra):
-    if not extra:
-        return grads
-    return [g + e for g, e in zip(grads, extra)]

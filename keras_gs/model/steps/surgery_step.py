@@ -5,6 +5,7 @@ from keras_gs.model import combiner as combiner_lib
 from keras_gs.model import passes
 from keras_gs.model import regularization
 from keras_gs.model import replicas
+from keras_gs.model.steps import ending
 from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
 from keras_gs.model.steps.base import step_seed
@@ -17,8 +18,9 @@ class SurgeryStep(StepRule):
     (`keras_gs.model.combiner`, built from the first trace's context and
     anew after `forget_trace`), which sums them across replicas, checks
     that they are finite and applies the surgery; the weight-regularization
-    gradients and the coupled L2 are added after it, and the optimizer
-    gets 1/R of the update (`replicas.apply`).
+    gradients are added after it, and the step ends as every rule's does
+    (`ending.apply`: the coupled L2, 1/R of the update to the optimizer,
+    the BatchNorm statistics).
 
     Args:
         surgery: the `keras_gs.surgery.Surgery`.
@@ -72,9 +74,5 @@ class SurgeryStep(StepRule):
             combined = combiner.finish(
                 state, regularizers, step_seed(context.seed, step), step
             )
-        update = regularization.add_coupled_l2(
-            combined.update, variables, context.coupled_l2
-        )
-        replicas.apply(context.optimizer, update, variables, combined.finite)
-        batchnorm.apply(combined.finite)
+        ending.apply(context, combined.update, combined.finite, batchnorm=batchnorm)
         return StepOutcome(losses, y_pred, combined.finite, combined.measures, ())
