@@ -44,9 +44,7 @@ Fields:
 def step_seed(seed, step):
     """The seed of a step's random draws: the same on every replica, new
     each step, reproducible from the model's `seed`."""
-    return tf.stack(
-        [tf.constant(seed, tf.int64), tf.cast(step, tf.int64)]
-    )
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
 
 
 StepOutcome = collections.namedtuple(

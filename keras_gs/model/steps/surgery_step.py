@@ -30,17 +30,20 @@ class SurgeryStep(StepRule):
         super().__init__()
         self.measures_conflicts = not surgery.joint_batch
         self._combiner = None
+        self._optimizer = None
 
     def forget_trace(self):
         self._combiner = None
 
     def combiner(self, context):
         """The step's combiner, made once from `context`."""
+        # Its collective removes the loss scale of the optimizer of the
+        # trace (a model compiled again traces anew with its new one).
+        self._optimizer = context.optimizer
         if self._combiner is None:
-            optimizer = context.optimizer
             self._combiner = combiner_lib.make_combiner(
                 context.surgery,
-                lambda grads: replicas.global_gradients(grads, optimizer),
+                lambda grads: replicas.global_gradients(grads, self._optimizer),
                 streaming=context.streaming,
                 measure_conflicts=context.measure_conflicts,
                 conflict_every=context.conflict_every,
