@@ -451,20 +451,9 @@ class GradSurgeryModel(keras.Model):
         """What the step rule reads of the model (`steps.StepContext`)."""
         return steps.StepContext(
             model=self,
-            network=self.network,
-            optimizer=self.optimizer,
-            num_domains=self.num_domains,
-            coupled_l2=self.coupled_l2,
-            batchnorm_update=self.batchnorm_update,
-            seed=self.seed,
-            surgery=self.surgery,
-            streaming=self.streaming,
             measure_conflicts=bool(self.step_metrics.conflicts),
-            conflict_every=self.conflict_every,
-            jit_surgery=self.jit_surgery,
             layer_monitor=self._layer_monitor,
-            surgery_state=self.surgery_state,
-            warmup_steps=self.warmup_steps,
+            **{name: getattr(self, name) for name in _CONTEXT_ATTRIBUTES},
         )
 
     def _compute_metrics_if(self, applied, x, y, y_pred, sample_weight):
@@ -515,6 +504,15 @@ class GradSurgeryModel(keras.Model):
         )
         config["surgery"] = surgery_lib.deserialize(config["surgery"])
         return cls(**config)
+
+
+# The fields of `steps.StepContext` that are the model's attributes of the
+# same name (the others are given by name in `_step_context`).
+_CONTEXT_ATTRIBUTES = tuple(
+    name
+    for name in steps.StepContext._fields
+    if name not in ("model", "measure_conflicts", "layer_monitor")
+)
 
 
 def _check_at_least(value, minimum, name, allow_none=False):
