@@ -10,6 +10,16 @@ from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
 from keras_gs.model.steps.base import step_seed
 
+# The combiner's settings that are the context's fields of the same name.
+_COMBINER_SETTINGS = (
+    "streaming",
+    "measure_conflicts",
+    "conflict_every",
+    "layer_monitor",
+    "surgery_state",
+    "warmup_steps",
+)
+
 
 class SurgeryStep(StepRule):
     """One pass per domain (one joint pass for `erm`), combined by a surgery.
@@ -44,16 +54,11 @@ class SurgeryStep(StepRule):
             self._combiner = combiner_lib.make_combiner(
                 context.surgery,
                 lambda grads: replicas.global_gradients(grads, self._optimizer),
-                streaming=context.streaming,
-                measure_conflicts=context.measure_conflicts,
-                conflict_every=context.conflict_every,
                 # On CPU (XLA off for the whole step) XLA fuses the
                 # element-wise work; where the whole step is compiled it is
                 # compiled anyway.
                 jit_compile=context.jit_surgery,
-                layer_monitor=context.layer_monitor,
-                surgery_state=context.surgery_state,
-                warmup_steps=context.warmup_steps,
+                **{name: getattr(context, name) for name in _COMBINER_SETTINGS},
             )
         return self._combiner
 
