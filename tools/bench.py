@@ -72,8 +72,8 @@ flags.DEFINE_string("surgeries", None, "Comma list; default every rule "
                     "registered in keras_gs.surgery (erm and plain Keras "
                     "are always measured).")
 flags.DEFINE_boolean("memory", True, "Also measure peak step memory.")
-flags.DEFINE_string("jit_surgery", "auto", "GradSurgeryModel's jit_surgery: "
-                    "auto, true or false.")
+flags.DEFINE_boolean("jit_surgery", True, "GradSurgeryModel's jit_surgery: "
+                     "compile the surgery where it allows it.")
 flags.DEFINE_boolean("streaming", False, "Also time every surgery that "
                      "streams (GradSurgeryModel(streaming=True)).")
 flags.DEFINE_string("only", None, "Internal: measure one model's memory.")

@@ -43,13 +43,12 @@ def build(setup, name, conflict_every=1, streaming=False):
     if name == PLAIN:
         model = network
     else:
-        jit = {"auto": "auto", "true": True, "false": False}[setup.jit_surgery]
         model = keras_gs.GradSurgeryModel(
             network,
             surgery=name,
             seed=0,
             conflict_every=conflict_every,
-            jit_surgery=jit,
+            jit_surgery=setup.jit_surgery,
             streaming=streaming,
         )
     model.compile(
@@ -151,7 +150,7 @@ class CombineAlone:
     and writes N = (K + 1) * P / 2 values: the same bytes, at the memory
     bandwidth the machine has now. Both run as `tf.function`s; the combine
     is XLA-compiled when the surgery allows it, as GradSurgeryModel's
-    `jit_surgery="auto"` does.
+    `jit_surgery=True` does.
     """
 
     def __init__(self, surgery_name, domain_grads, seed=0):

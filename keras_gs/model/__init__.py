@@ -1,8 +1,9 @@
 """The training step: `GradSurgeryModel` and its parts.
 
 `grad_surgery_model` (the class and its `train_step`), `steps` (the
-step rules `train_step` calls: the surgeries' and Fish's, Fishr's and
-IGA's), `passes` (one forward and backward pass per domain), `combiner`
+step rules `train_step` calls with a `StepContext`: the surgeries' and
+Fish's, Fishr's and IGA's, and `steps.ending`, the end they share),
+`passes` (one forward and backward pass per domain), `combiner`
 (where the domain gradients become one update), `surgery_state` (a
 stateful surgery's variables), `replicas` (cross-replica sums, loss scale),
 `regularization`, `step_metrics`, `domain_axis`, `batchnorm_statistics`,

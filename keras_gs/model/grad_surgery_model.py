@@ -8,10 +8,8 @@ import tensorflow as tf
 
 from keras_gs import surgery as surgery_lib
 from keras_gs.model import batchnorm_statistics
-from keras_gs.model import combiner as combiner_lib
 from keras_gs.model import domain_axis
 from keras_gs.model import keras_compat
-from keras_gs.model import replicas
 from keras_gs.model import steps
 from keras_gs.model import step_metrics as step_metrics_lib
 from keras_gs.model.step_metrics import StepMetrics
@@ -115,13 +113,14 @@ class GradSurgeryModel(keras.Model):
         conflict_every: int, measure `agreement` and `cosine` every this
             many steps (their epoch averages are over the measured steps);
             the other steps skip that work. Defaults to `1`.
-        jit_surgery: `"auto"`, True or False: compile the surgery and the
-            sign agreement with XLA, while the network's passes keep the
-            model's own setting and the whole-network reductions (finite
-            check, cosine) stay on TensorFlow's kernels. On CPU this fuses
-            the element-wise work (see `keras_gs.model.combiner`). `"auto"`
-            compiles the surgery when it allows it
-            (`Surgery.jit_compile`). Defaults to `"auto"`.
+        jit_surgery: bool, compile the surgery and the sign agreement with
+            XLA where the surgery allows it (`Surgery.jit_compile`), while
+            the network's passes keep the model's own setting and the
+            whole-network reductions (finite check, cosine) stay on
+            TensorFlow's kernels. On CPU this fuses the element-wise work
+            (see `keras_gs.model.combiner`). `"auto"`, what files saved
+            before it was two-valued hold, reads as True. Defaults to
+            `True`.
         warmup_steps: int, train with Deep-All's gradient, the mean of
             the domain gradients (METHOD.md §2), for this many steps
             (counted by the optimizer), then with `surgery`, as DomainBed
@@ -166,7 +165,7 @@ class GradSurgeryModel(keras.Model):
         batchnorm_update="joint",
         seed=None,
         conflict_every=1,
-        jit_surgery="auto",
+        jit_surgery=True,
         streaming=False,
         warmup_steps=0,
         **kwargs,
@@ -186,7 +185,11 @@ class GradSurgeryModel(keras.Model):
                 f"Received: warmup_steps={warmup_steps!r}"
             )
         _check_at_least(warmup_steps, 0, "warmup_steps")
-        check_choice(jit_surgery, ("auto", True, False), "jit_surgery", "jit_surgery")
+        if isinstance(jit_surgery, str) and jit_surgery == "auto":
+            # What `.keras` files saved before it was two-valued hold; it
+            # always meant True.
+            jit_surgery = True
+        check_choice(jit_surgery, (True, False), "jit_surgery", "jit_surgery")
         self.network = network
         self.surgery = surgery_lib.get(surgery)
         self.coupled_l2 = float(coupled_l2)
@@ -199,7 +202,7 @@ class GradSurgeryModel(keras.Model):
         )
         self.seed = int(seed) if seed is not None else random.randrange(2**31)
         self.conflict_every = int(conflict_every)
-        self.jit_surgery = jit_surgery
+        self.jit_surgery = bool(jit_surgery)
         self.streaming = bool(streaming)
         self.warmup_steps = int(warmup_steps)
         if self.warmup_steps and self.surgery.step_method:
@@ -228,7 +231,6 @@ class GradSurgeryModel(keras.Model):
             if self._step_rule.has_state
             else None
         )
-        self._combiner = None
         self._layer_monitor = None
         self._domain_batches = False
         if self.freeze_batchnorm:
@@ -250,7 +252,9 @@ class GradSurgeryModel(keras.Model):
         step = tf.identity(self.optimizer.iterations)
         # The passes, the combination and the update (`steps.SurgeryStep`
         # for the surgeries; Fish, Fishr and IGA have steps of their own).
-        outcome = self._step_rule.step(self, x, y, sample_weight, step)
+        outcome = self._step_rule.step(
+            self._step_context(), x, y, sample_weight, step
+        )
         self.step_metrics.update_state(
             keras_compat.loss_tracker(self),
             outcome.losses,
@@ -301,7 +305,8 @@ class GradSurgeryModel(keras.Model):
                 "streaming=False to monitor conflicts per layer."
             )
         self._layer_monitor = monitor
-        self._combiner = None
+        # The surgery step's combiner holds the monitor: a new one, traced.
+        self._step_rule.forget_trace()
         self.train_function = None
 
     @property
@@ -452,31 +457,13 @@ class GradSurgeryModel(keras.Model):
 
     # -- the step's parts -----------------------------------------------------
 
-    def _step_combiner(self):
-        if self._combiner is None:
-            self._combiner = combiner_lib.make_combiner(
-                self.surgery,
-                lambda grads: replicas.global_gradients(grads, self.optimizer),
-                streaming=self.streaming,
-                measure_conflicts=bool(self.step_metrics.conflicts),
-                conflict_every=self.conflict_every,
-                # On CPU (XLA off for the whole step) XLA fuses the
-                # element-wise work; where the whole step is compiled it is
-                # compiled anyway.
-                jit_compile=self.jit_surgery in ("auto", True),
-                layer_monitor=self._layer_monitor,
-                surgery_state=self.surgery_state,
-                warmup_steps=self.warmup_steps,
-            )
-        return self._combiner
-
-    def _step_seed(self):
-        """Same on every replica; new each step; reproducible from `seed`."""
-        return tf.stack(
-            [
-                tf.constant(self.seed, tf.int64),
-                tf.cast(self.optimizer.iterations, tf.int64),
-            ]
+    def _step_context(self):
+        """What the step rule reads of the model (`steps.StepContext`)."""
+        return steps.StepContext(
+            model=self,
+            measure_conflicts=bool(self.step_metrics.conflicts),
+            layer_monitor=self._layer_monitor,
+            **{name: getattr(self, name) for name in _CONTEXT_ATTRIBUTES},
         )
 
     def _compute_metrics_if(self, applied, x, y, y_pred, sample_weight):
@@ -527,6 +514,15 @@ class GradSurgeryModel(keras.Model):
         )
         config["surgery"] = surgery_lib.deserialize(config["surgery"])
         return cls(**config)
+
+
+# The fields of `steps.StepContext` that are the model's attributes of the
+# same name (the others are given by name in `_step_context`).
+_CONTEXT_ATTRIBUTES = tuple(
+    name
+    for name in steps.StepContext._fields
+    if name not in ("model", "measure_conflicts", "layer_monitor")
+)
 
 
 def _check_at_least(value, minimum, name, allow_none=False):

@@ -41,3 +41,13 @@ def test_weights_file_loads_into_the_same_model():
         EXPECTED["predictions"],
         rtol=1e-6,
     )
+
+
+def test_jit_surgery_auto_of_old_files_reads_as_true():
+    # The fixture was saved when `jit_surgery` took "auto", True or False.
+    model = keras.saving.load_model(
+        os.path.join(FIXTURES, "grad_surgery_model.keras")
+    )
+    assert model.jit_surgery is True
+    assert model.get_config()["jit_surgery"] is True
+    assert keras_gs.GradSurgeryModel(build().network, jit_surgery=False).jit_surgery is False

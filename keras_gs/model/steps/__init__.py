@@ -3,13 +3,16 @@
 `for_surgery(surgery)` returns the rule of a registered name: the
 surgeries' `SurgeryStep` (one gradient per domain, combined), or the step
 of one of DomainBed's methods that change the step itself (Fish, Fishr,
-IGA). `StepRule` is the contract; `StepState` holds a rule's variables.
+IGA). `StepRule` is the contract, `StepContext` what a rule reads of
+the model; `StepState` holds a rule's variables.
 """
 
 from keras_gs import surgery as surgery_lib
+from keras_gs.model.steps.base import StepContext
 from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
 from keras_gs.model.steps.base import StepState
+from keras_gs.model.steps.base import step_seed
 from keras_gs.model.steps.fish import FishStep
 from keras_gs.model.steps.fishr import FishrStep
 from keras_gs.model.steps.iga import IGAStep
@@ -41,9 +44,11 @@ __all__ = [
     "FishStep",
     "FishrStep",
     "IGAStep",
+    "StepContext",
     "StepOutcome",
     "StepRule",
     "StepState",
     "SurgeryStep",
     "for_surgery",
+    "step_seed",
 ]

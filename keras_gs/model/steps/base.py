@@ -5,6 +5,48 @@ import collections
 import keras
 import tensorflow as tf
 
+StepContext = collections.namedtuple(
+    "StepContext",
+    [
+        "model",
+        "network",
+        "optimizer",
+        "num_domains",
+        "coupled_l2",
+        "batchnorm_update",
+        "seed",
+        "surgery",
+        "streaming",
+        "measure_conflicts",
+        "conflict_every",
+        "jit_surgery",
+        "layer_monitor",
+        "surgery_state",
+        "warmup_steps",
+    ],
+)
+StepContext.__doc__ = """What a step rule reads of the model, made at each trace.
+
+Fields:
+    model: the Keras model, for its passes only (its call, compiled loss
+        and `losses`: `keras_gs.model.passes`, `regularization`).
+    network, optimizer, num_domains, coupled_l2, batchnorm_update, seed,
+    surgery, streaming, conflict_every, jit_surgery, warmup_steps: the
+        `GradSurgeryModel` arguments of these names (`optimizer`: the
+        compiled one).
+    measure_conflicts: bool, whether the step reports `agreement` and
+        `cosine` (`StepMetrics.conflicts`).
+    layer_monitor: the attached `LayerStatistics`, or None.
+    surgery_state: the model's `SurgeryState`, or None.
+"""
+
+
+def step_seed(seed, step):
+    """The seed of a step's random draws: the same on every replica, new
+    each step, reproducible from the model's `seed`."""
+    return tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
+
+
 StepOutcome = collections.namedtuple(
     "StepOutcome", ["losses", "y_pred", "applied", "measures", "extras"]
 )
@@ -37,7 +79,8 @@ class StepRule:
     is the one device's on the global batch.
 
     Subclasses override:
-    - `step(model, x, y, sample_weight, step)` -> `StepOutcome`;
+    - `step(context, x, y, sample_weight, step)` -> `StepOutcome`
+      (`context`: a `StepContext`);
     - `build(model, state)` if the rule keeps variables across steps: it
       creates them in `state` (a `StepState`, tracked by the model, so
       that they are in `model.variables`, `.keras` files and backups);
@@ -48,6 +91,9 @@ class StepRule:
       (and `ConflictMonitor` can read its domain gradients).
     - `logs`: names of the further per-step values it reports.
     - `has_state`: whether it needs a `StepState`.
+
+    `forget_trace` drops what a rule built from one trace's context (the
+    surgeries' combiner), so that the next trace builds it anew.
     """
 
     measures_conflicts = False
@@ -57,11 +103,11 @@ class StepRule:
     def __init__(self):
         self.built = not self.has_state
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
         """One training step on a batch with the domain axis.
 
         Args:
-            model: the `GradSurgeryModel`.
+            context: a `StepContext`.
             x, y, sample_weight: the batch, `(batch, num_domains, ...)`.
             step: scalar int, the optimizer's step count before the step.
 
@@ -69,6 +115,9 @@ class StepRule:
             A `StepOutcome`.
         """
         raise NotImplementedError
+
+    def forget_trace(self):
+        """Drops what was built from a trace's context (see the class)."""
 
     def build(self, model, state):
         """Creates the rule's variables in `state` (see the class doc)."""

@@ -6,10 +6,9 @@ import tensorflow as tf
 from keras_gs.model import domain_axis
 from keras_gs.model import passes
 from keras_gs.model import regularization
-from keras_gs.model import replicas
+from keras_gs.model.steps import ending
 from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
-from keras_gs.utils import distribute
 
 
 class FishStep(StepRule):
@@ -71,12 +70,13 @@ class FishStep(StepRule):
             )
         return super().ready(model)
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
+        model = context.model
         variables = model.trainable_variables
-        moved = moved_weights(model.network)
+        moved = moved_weights(context.network)
         start = [tf.identity(w.value) for w in moved]
         losses, y_pred, finite = [], [], []
-        for k in range(model.num_domains):
+        for k in range(context.num_domains):
             data = [domain_axis.domain(t, k) for t in (x, y, sample_weight)]
             result = passes.forward_backward(
                 model, *data, variables, optimizer=self.inner_optimizer(model)
@@ -86,17 +86,12 @@ class FishStep(StepRule):
             regularizers = regularization.weight_gradients(
                 model, variables, self.inner
             )
-            flat = replicas.global_gradients(
-                result.grads + regularizers, self.inner
-            )
-            grads = _added(flat[: len(variables)], flat[len(variables) :])
-            applied = distribute.all_finite(flat)
-            update = regularization.add_coupled_l2(
-                grads, variables, model.coupled_l2
+            grads, regularizers, applied = ending.global_sum(
+                result.grads, regularizers, self.inner
             )
             # Read after the previous domain's inner step (TensorFlow orders
             # the reads and writes of a variable as written).
-            replicas.apply(self.inner, update, variables, applied)
+            ending.apply(context, grads, applied, regularizers, optimizer=self.inner)
             losses.append(result.loss)
             y_pred.append(result.pred)
             finite.append(applied)
@@ -110,7 +105,7 @@ class FishStep(StepRule):
                     theta,
                 )
             )
-        iterations = model.optimizer.iterations
+        iterations = context.optimizer.iterations
         iterations.assign_add(tf.cast(applied, iterations.dtype))
         return StepOutcome(losses, y_pred, applied, (), ())
 
@@ -131,8 +126,3 @@ def moved_weights(network):
             weights.append(weight)
     return weights
 
-
-def _added(grads, extra):
-    if not extra:
-        return grads
-    return [g + e for g, e in zip(grads, extra)]

@@ -9,7 +9,7 @@ from keras_gs.model import domain_axis
 from keras_gs.model import joint_batch_losses
 from keras_gs.model import passes
 from keras_gs.model import regularization
-from keras_gs.model import replicas
+from keras_gs.model.steps import ending
 from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
 from keras_gs.model.steps.optimizer_reset import OptimizerReset
@@ -77,18 +77,19 @@ class FishrStep(StepRule):
             model.optimizer.build(model.trainable_variables)
         self.reset = OptimizerReset(model.optimizer, self.anneal)
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
+        model = context.model
         variables = model.trainable_variables
-        optimizer = model.optimizer
-        num_domains = model.num_domains
+        optimizer = context.optimizer
+        num_domains = context.num_domains
         joint_x, joint_y, joint_weight = (
             domain_axis.join(t) for t in (x, y, sample_weight)
         )
-        classifier = classifier_layer(model.network)
+        classifier = classifier_layer(context.network)
         batchnorm = batchnorm_statistics.for_step(
-            model.network, model.batchnorm_update
+            context.network, context.batchnorm_update
         )
-        activity = joint_batch_losses.ActivityLosses(model.network, num_domains)
+        activity = joint_batch_losses.ActivityLosses(context.network, num_domains)
         features = []
         with batchnorm.recording(), call_recorder.observe(
             classifier,
@@ -126,18 +127,16 @@ class FishrStep(StepRule):
                 tape.gradient(scaled, variables), variables
             )
             regularizers = regularization.weight_gradients(model, variables)
-        flat = replicas.global_gradients(grads + regularizers, optimizer)
-        applied = distribute.all_finite(flat)
-        update = flat[: len(variables)]
-        if regularizers:
-            update = [u + r for u, r in zip(update, flat[len(variables) :])]
-        update = regularization.add_coupled_l2(update, variables, model.coupled_l2)
+        grads, regularizers, applied = ending.global_sum(
+            grads, regularizers, optimizer
+        )
         # DomainBed re-creates Adam when the penalty switches on: its
         # moments and its bias correction restart.
         self.reset(tf.logical_and(applied, tf.equal(step, self.anneal)))
-        with self.reset.restarted_count():
-            replicas.apply(optimizer, update, variables, applied)
-        batchnorm.apply(applied)
+        counting = self.reset.restarted_count()
+        ending.apply(
+            context, grads, applied, regularizers, batchnorm, counting=counting
+        )
         self.moving_variances.assign(
             tf.where(applied, averages, self.moving_variances)
         )

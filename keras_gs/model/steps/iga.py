@@ -7,9 +7,9 @@ from keras_gs.model import domain_axis
 from keras_gs.model import passes
 from keras_gs.model import regularization
 from keras_gs.model import replicas
+from keras_gs.model.steps import ending
 from keras_gs.model.steps.base import StepOutcome
 from keras_gs.model.steps.base import StepRule
-from keras_gs.utils import distribute
 
 
 class IGAStep(StepRule):
@@ -35,12 +35,13 @@ class IGAStep(StepRule):
         super().__init__()
         self.penalty = method.penalty
 
-    def step(self, model, x, y, sample_weight, step):
+    def step(self, context, x, y, sample_weight, step):
+        model = context.model
         variables = model.trainable_variables
-        optimizer = model.optimizer
-        num_domains = model.num_domains
+        optimizer = context.optimizer
+        num_domains = context.num_domains
         batchnorm = batchnorm_statistics.for_step(
-            model.network, model.batchnorm_update
+            context.network, context.batchnorm_update
         )
         with batchnorm.recording():
             with tf.GradientTape() as tape:
@@ -80,15 +81,11 @@ class IGAStep(StepRule):
                 tape.gradient(surrogate, variables), variables
             )
             regularizers = regularization.weight_gradients(model, variables)
-        flat = replicas.global_gradients(products + regularizers, optimizer)
-        products, regularizers = flat[: len(variables)], flat[len(variables) :]
-        applied = distribute.all_finite(sum(domain_grads, []) + flat)
+        products, regularizers, applied = ending.global_sum(
+            products, regularizers, optimizer, checked=sum(domain_grads, [])
+        )
         update = [m + self.penalty * p for m, p in zip(mean, products)]
-        if regularizers:
-            update = [u + r for u, r in zip(update, regularizers)]
-        update = regularization.add_coupled_l2(update, variables, model.coupled_l2)
-        replicas.apply(optimizer, update, variables, applied)
-        batchnorm.apply(applied)
+        ending.apply(context, update, applied, regularizers, batchnorm)
         return StepOutcome(
             [p.loss for p in passes_],
             [p.pred for p in passes_],
