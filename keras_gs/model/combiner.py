@@ -36,11 +36,15 @@ import tensorflow as tf
 from keras_gs import conflicts
 from keras_gs.surgery import FixedWeighting
 from keras_gs.surgery import GramWeighting
+from keras_gs.surgery import Mean
 from keras_gs.surgery import SignSumRule
 from keras_gs.surgery.gram_weighting import group_grams
 from keras_gs.surgery.gram_weighting import weighted_sum
 from keras_gs.surgery.running_sums import RunningSums
 from keras_gs.utils import distribute
+
+# The warm-up steps' rule: Deep-All's gradient from the domain passes.
+_WARMUP = Mean()
 
 # Parameters under which the step's reductions are compiled with XLA too.
 SMALL_NETWORK = 1_000_000
@@ -255,7 +259,7 @@ class Gathered(Combiner):
         if self.warmup_steps:
             update = tf.cond(
                 self.warming_up(step),
-                lambda: _mean(domain_grads),
+                lambda: _WARMUP(domain_grads),
                 lambda: self.surgery(domain_grads, seed=seed),
             )
         else:
@@ -408,7 +412,7 @@ class Streaming(Combiner):
         if self.warmup_steps:
             update = tf.cond(
                 warm,
-                lambda: [t / tf.cast(count, t.dtype) for t in total],
+                lambda: _WARMUP.from_sums(sums),
                 lambda: self.surgery.from_sums(sums),
             )
         else:
@@ -437,12 +441,6 @@ def _cosine(gram):
     if gram.shape[0] < 2:
         return tf.constant(1.0)
     return conflicts.cosine_from_gram(gram)
-
-
-def _mean(domain_grads):
-    """(1/K) sum_k g_k, variable by variable."""
-    scale = 1.0 / len(domain_grads)
-    return [tf.add_n(list(grads)) * scale for grads in zip(*domain_grads)]
 
 
 def _added(update, extra_grads):
