@@ -71,6 +71,17 @@ def children_of(pid):
     return children
 
 
+def running_jobs(watch):
+    """The jobs running now."""
+    return [
+        Job.of_trial(trial)
+        for search in watch.sweep.searches
+        for trial in watch.sweep.study(search).get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        )
+    ]
+
+
 def running_jobs_with_backups(watch, workdir, pid=None):
     """The jobs running now (on process `pid`, if given) whose run has
     written a backup."""
@@ -91,15 +102,31 @@ def running_jobs_with_backups(watch, workdir, pid=None):
     return found
 
 
-def wait_for(condition, timeout, leaks, what):
+def wait_for(condition, timeout, leaks, what, process=None):
+    """Polls `condition` until it gives a true value, reading every
+    command line meanwhile. With `process`, fails at once (with its
+    output) if it ends first, and shows its output on a time-out: a
+    failure on a loaded CI machine must say what the sweep was doing."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         leaks.update(command_lines_with(PASSWORD))
         value = condition()
         if value:
             return value
+        if process is not None and process.poll() is not None:
+            _, output = finish(process)
+            raise AssertionError(
+                f"the sweep exited with {process.returncode} before "
+                f"{what}:\n{output}"
+            )
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    output = ""
+    if process is not None:
+        process.kill()
+        output, _ = process.communicate()
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what}\n{output}"
+    )
 
 
 def status_of(tool, args, url):
@@ -140,13 +167,18 @@ def scenario(tmp_path_factory, tool):  # noqa: F811
         watch = Watch(cluster.url, "digits", timeout=300)
         # Once the worker it started runs a job, and has backed it up.
         child = wait_for(
-            lambda: children_of(parent.pid), 300, found["leaks"], "a worker"
+            lambda: children_of(parent.pid),
+            300,
+            found["leaks"],
+            "a worker",
+            process=parent,
         )[0]
         wait_for(
             lambda: running_jobs_with_backups(watch, workdir, pid=child),
             240,
             found["leaks"],
             "a running job of the worker with a backup",
+            process=parent,
         )
         found["child_job"] = running_jobs_with_backups(watch, workdir, child)
         workers = children_of(parent.pid)
@@ -164,13 +196,24 @@ def scenario(tmp_path_factory, tool):  # noqa: F811
         ]
         # 2. One worker; the server down for 20 s during a job.
         rerun = start(*args, "--workers=1", **env)
-        wait_for(
-            lambda: running_jobs_with_backups(watch, workdir),
-            240,
-            found["leaks"],
-            "a running job with a backup",
-        )
+        try:
+            wait_for(
+                lambda: running_jobs(watch),
+                240,
+                found["leaks"],
+                "a running job",
+                process=rerun,
+            )
+        except AssertionError as failed:
+            raise AssertionError(
+                f"{failed}\nafter the SIGTERM: {found['after_stop']}\n"
+                f"the SIGTERM'd command printed:\n{found['stop'][1]}"
+            ) from None
+        # Paused while the server stops, the job is still mid-run when the
+        # server goes (however fast the machine).
+        rerun.send_signal(signal.SIGSTOP)
         cluster.stop()
+        rerun.send_signal(signal.SIGCONT)
         down = time.monotonic()
         wait_for(
             lambda: time.monotonic() - down >= OUTAGE_SECONDS,
