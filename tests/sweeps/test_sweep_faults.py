@@ -5,10 +5,14 @@ a --workers=2 command, then a 20-second database outage (issue 31, items
 One scenario, its steps checked by the tests below:
 
 1. `tools/sweep.py --workers=2`, the storage URL (with its password) in
-   `KERAS_GS_SWEEP_STORAGE`; once both processes run a job with a backup,
-   SIGTERM to the parent alone (what Kubernetes and Slurm send).
+   `KERAS_GS_SWEEP_STORAGE`; once the worker it started has backed up
+   its job, SIGTERM to the parent alone (what Kubernetes and Slurm send).
 2. The same command with one worker: during a job, the server is stopped
    for 20 s and started again; the sweep goes on to its end.
+
+The processes are paused (SIGSTOP) at the two moments that must fall
+mid-job, so that a fast job cannot end first: the order of events is
+the same on any machine and under any load.
 
 Throughout, every process's command line is read: the password must be
 on none, nor in any output or file under the work directory.
@@ -40,6 +44,7 @@ from test_sweep_tool import tool  # noqa: F401 (a fixture)
 
 PASSWORD = "pw31-" + secrets.token_hex(6)
 OUTAGE_SECONDS = 20
+STEPS = 100
 STOP_WITHIN = 60  # The grace period a cluster gives before SIGKILL.
 
 
@@ -71,20 +76,20 @@ def children_of(pid):
     return children
 
 
-def running_jobs(watch):
-    """The jobs running now."""
-    return [
-        Job.of_trial(trial)
-        for search in watch.sweep.searches
-        for trial in watch.sweep.study(search).get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-        )
-    ]
+def sigterm_pending(pid):
+    """Whether a SIGTERM waits for process `pid` (stopped by SIGSTOP)."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        for line in f:
+            name, _, mask = line.partition(":")
+            if name in ("SigPnd", "ShdPnd") and int(mask, 16) & (
+                1 << (signal.SIGTERM - 1)
+            ):
+                return True
+    return False
 
 
-def running_jobs_with_backups(watch, workdir, pid=None):
-    """The jobs running now (on process `pid`, if given) whose run has
-    written a backup."""
+def running_jobs(watch, pid=None):
+    """The jobs running now (on process `pid`, if given)."""
     found = []
     for search in watch.sweep.searches:
         for trial in watch.sweep.study(search).get_trials(
@@ -92,17 +97,19 @@ def running_jobs_with_backups(watch, workdir, pid=None):
         ):
             job = Job.of_trial(trial)
             worker = int(trial.user_attrs.get("worker", ":0").split(":")[-1])
-            if job is None or pid not in (None, worker):
-                continue
-            backup = os.path.join(
-                files_of(workdir, job).root, "checkpoints", "backup", "checkpoint"
-            )
-            if os.path.exists(backup):
+            if job is not None and pid in (None, worker):
                 found.append(job)
     return found
 
 
-def wait_for(condition, timeout, leaks, what, process=None):
+def backup_of(workdir, job):
+    """The file a job's run writes with its first backup."""
+    return os.path.join(
+        files_of(workdir, job).root, "checkpoints", "backup", "checkpoint"
+    )
+
+
+def wait_for(condition, timeout, leaks, what, process=None, every=0.1):
     """Polls `condition` until it gives a true value, reading every
     command line meanwhile. With `process`, fails at once (with its
     output) if it ends first, and shows its output on a time-out: a
@@ -119,7 +126,7 @@ def wait_for(condition, timeout, leaks, what, process=None):
                 f"the sweep exited with {process.returncode} before "
                 f"{what}:\n{output}"
             )
-        time.sleep(0.1)
+        time.sleep(every)
     output = ""
     if process is not None:
         process.kill()
@@ -150,11 +157,11 @@ def scenario(tmp_path_factory, tool):  # noqa: F811
     if reason:
         postgres_server_lib.skip_or_fail(reason)
     workdir = str(tmp_path_factory.mktemp("faults") / "digits")
-    # Four jobs (two configurations, two targets), long enough (4 chunks)
-    # for the SIGTERM to come mid-run.
+    # Four jobs (two configurations, two targets) of 4 evaluations, backed
+    # up from step 25: the SIGTERM comes early in the job it interrupts.
     args = sweep_args(workdir, "erm") + [
-        "--steps=100",
-        "--eval_every=25",
+        f"--steps={STEPS}",
+        f"--eval_every={STEPS // 4}",
         "--backup_every=25",
         "--grace_period=60",
         f"--storage_retry_seconds={3 * OUTAGE_SECONDS}",
@@ -165,7 +172,6 @@ def scenario(tmp_path_factory, tool):  # noqa: F811
         # 1. SIGTERM to a --workers=2 command.
         parent = start(*args, "--workers=2", **env)
         watch = Watch(cluster.url, "digits", timeout=300)
-        # Once the worker it started runs a job, and has backed it up.
         child = wait_for(
             lambda: children_of(parent.pid),
             300,
@@ -173,17 +179,37 @@ def scenario(tmp_path_factory, tool):  # noqa: F811
             "a worker",
             process=parent,
         )[0]
-        wait_for(
-            lambda: running_jobs_with_backups(watch, workdir, pid=child),
+        # Once the worker it started has backed up its job (the first
+        # backup, step 25: looked for every few milliseconds), the worker
+        # is paused: the SIGTERM the parent passes on then finds that job
+        # mid-run, however fast its last steps would be.
+        child_job = wait_for(
+            lambda: running_jobs(watch, pid=child),
             240,
             found["leaks"],
-            "a running job of the worker with a backup",
+            "a running job of the worker",
             process=parent,
+        )[0]
+        wait_for(
+            lambda: os.path.exists(backup_of(workdir, child_job)),
+            240,
+            found["leaks"],
+            "the first backup of the worker's job",
+            process=parent,
+            every=0.002,
         )
-        found["child_job"] = running_jobs_with_backups(watch, workdir, child)
+        os.kill(child, signal.SIGSTOP)
+        found["child_job"] = [child_job]
         workers = children_of(parent.pid)
         parent.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
+        wait_for(
+            lambda: sigterm_pending(child),
+            STOP_WITHIN,
+            found["leaks"],
+            "the parent to pass the SIGTERM on",
+        )
+        os.kill(child, signal.SIGCONT)
         found["stop"] = finish(parent, timeout=STOP_WITHIN)
         found["stop_seconds"] = time.monotonic() - signalled
         found["workers_left"] = [
@@ -276,7 +302,9 @@ def test_a_20_second_outage_costs_no_traceback_and_no_work(scenario):
         results = experiment.files.read_json(
             files_of(scenario["workdir"], state.job).results
         )
-        assert [e["step"] for e in results["history"]] == [25, 50, 75, 100]
+        assert [e["step"] for e in results["history"]] == [
+            STEPS // 4 * i for i in (1, 2, 3, 4)
+        ]
         if state.job in interrupted_jobs(scenario):
             assert results["resumed_from"], state.job
 
