@@ -45,7 +45,10 @@ def sweep_args(workdir, surgeries, storage=None):
         "--n_hparams=2",
         f"--workdir={workdir}",
         "--heartbeat_interval=1",
-        "--grace_period=4",
+        # Long enough that a live worker starved of CPU on a loaded machine
+        # (three test processes on two cores) keeps its job; short enough
+        # that a killed worker's job runs again soon.
+        "--grace_period=10",
     ]
     return args + ([f"--storage={storage}"] if storage else [])
 
