@@ -44,29 +44,17 @@ class Estimate:
         return f"{mean} ± {100 * self.stderr:.1f} ({self.n})"
 
 
-def trial_averages(table, surgery) -> dict:
-    """`{trial: mean over target domains}` of the trials of `surgery` that
-    finished every target domain of `table` (a `tables.ResultsTable`)."""
-    per_domain = [table.accuracies.get((surgery, d), {}) for d in table.domains]
-    trials = set.intersection(*(set(p) for p in per_domain))
-    return {
-        t: statistics.fmean(p[t] for p in per_domain)
-        for t in sorted(trials)
-        if all(p[t] is not None and math.isfinite(p[t]) for p in per_domain)
-    }
-
-
 def average(table, surgery) -> Estimate | None:
-    """The rule's average over targets: mean and standard error over
-    trials."""
-    return Estimate.of(trial_averages(table, surgery).values())
+    """The rule's average over targets (`table`: a `tables.ResultsTable`):
+    mean and standard error over trials."""
+    return Estimate.of(table.trial_averages(surgery).values())
 
 
 def paired_difference(table, surgery, reference) -> Estimate | None:
     """`surgery` minus `reference`, trial by trial, over the trials both
     finished."""
-    ours = trial_averages(table, surgery)
-    theirs = trial_averages(table, reference)
+    ours = table.trial_averages(surgery)
+    theirs = table.trial_averages(reference)
     return Estimate.of(ours[t] - theirs[t] for t in ours if t in theirs)
 
 

@@ -61,16 +61,7 @@ class ResultsTable:
         mean over domains of each trial, then mean and std over trials.
         """
         if domain == AVERAGE:
-            per_domain = [
-                self.accuracies.get((surgery, d), {}) for d in self.domains
-            ]
-            trials = set.intersection(
-                *({t for t, v in p.items() if _usable(v)} for p in per_domain)
-            )
-            values = [
-                statistics.fmean(p[t] for p in per_domain)
-                for t in sorted(trials)
-            ]
+            values = list(self.trial_averages(surgery).values())
         else:
             values = list(self.accuracies.get((surgery, domain), {}).values())
         values = [v for v in values if _usable(v)]
@@ -78,6 +69,21 @@ class ResultsTable:
             return None, None, 0
         std = statistics.stdev(values) if len(values) > 1 else None
         return statistics.fmean(values), std, len(values)
+
+    def trial_averages(self, surgery) -> dict:
+        """`{trial: mean over the domains}` of the trials of `surgery`
+        that finished every domain (with a usable accuracy), in trial
+        order."""
+        per_domain = [
+            self.accuracies.get((surgery, d), {}) for d in self.domains
+        ]
+        trials = set.intersection(
+            *({t for t, v in p.items() if _usable(v)} for p in per_domain)
+        )
+        return {
+            t: statistics.fmean(p[t] for p in per_domain)
+            for t in sorted(trials)
+        }
 
     @property
     def columns(self):
