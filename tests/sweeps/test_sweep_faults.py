@@ -27,11 +27,9 @@ import secrets
 import signal
 import time
 
-import optuna
 import pytest
 
 from keras_gs import experiment
-from keras_gs.sweeps.jobs import Job
 
 import postgres_server as postgres_server_lib
 from postgres_server import postgres_cluster
@@ -89,16 +87,11 @@ def sigterm_pending(pid):
 
 def running_jobs(watch, pid=None):
     """The jobs running now (on process `pid`, if given)."""
-    found = []
-    for search in watch.sweep.searches:
-        for trial in watch.sweep.study(search).get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-        ):
-            job = Job.of_trial(trial)
-            worker = int(trial.user_attrs.get("worker", ":0").split(":")[-1])
-            if job is not None and pid in (None, worker):
-                found.append(job)
-    return found
+    return [
+        job
+        for job, worker in watch.running().items()
+        if pid in (None, worker)
+    ]
 
 
 def backup_of(workdir, job):

@@ -70,15 +70,23 @@ class Watch:
                     raise
                 time.sleep(0.2)
 
+    def running(self, searches=None):
+        """`{job: pid of its worker}` of the jobs running now (in
+        `searches`, or in every search of the sweep)."""
+        found = {}
+        for search in searches or self.sweep.searches:
+            for trial in self.sweep.study(search).get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+            ):
+                job = Job.of_trial(trial)
+                if job is not None:
+                    worker = trial.user_attrs.get("worker", ":0")
+                    found[job] = int(worker.split(":")[-1])
+        return found
+
     def worker_of(self, job):
         """The pid of the worker running `job` now, or None."""
-        study = self.sweep.study(job.search)
-        for trial in study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
-        ):
-            if Job.of_trial(trial) == job:
-                return int(trial.user_attrs.get("worker", ":0").split(":")[-1])
-        return None
+        return self.running([job.search]).get(job)
 
 
 def kill_a_worker_mid_run(watch, workdir, timeout=150):
