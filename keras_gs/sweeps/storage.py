@@ -31,6 +31,7 @@ from keras_gs.sweeps.jobs import Search
 from keras_gs.sweeps.jobs import job_states
 from keras_gs.sweeps.storage_retry import add_retries
 from keras_gs.sweeps.storage_url import StorageURL
+from keras_gs.sweeps.sweep_storage import SweepStorage
 
 # What a storage raises when its database answers with an error.
 STORAGE_ERRORS = (
@@ -68,7 +69,7 @@ def open_storage(
             not at all. Defaults to `0`.
 
     Returns:
-        An `optuna.storages.RDBStorage`.
+        A `SweepStorage` (an `optuna.storages.RDBStorage`).
     """
     url = StorageURL.of(url)
     engine_kwargs = {}
@@ -115,22 +116,32 @@ def open_storage(
 
 
 def _connect(url, engine_kwargs, options, attempts=5):
-    """`RDBStorage(url, ...)`, tried again when another process was
+    """`SweepStorage(url, ...)`, tried again when another process was
     creating Optuna's tables in the same new database at the same moment
-    (PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against that:
-    optuna/optuna#1092)."""
+    (two workers started at once on a new storage): SQLAlchemy looks for
+    each table, then creates it, and another process may create it in
+    between. PostgreSQL then answers with an IntegrityError or a
+    ProgrammingError (optuna/optuna#1092), SQLite with "table ... already
+    exists" (in 40 of 90 processes started in threes on new files)."""
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, **options
-            )
-        except (
-            sqlalchemy.exc.IntegrityError,
-            sqlalchemy.exc.ProgrammingError,
-        ):
-            if attempt == attempts - 1:
+            return SweepStorage(url, engine_kwargs=engine_kwargs, **options)
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            if attempt == attempts - 1 or not _created_meanwhile(error):
                 raise
             time.sleep(0.5 + random.random())
+
+
+def _created_meanwhile(error) -> bool:
+    """Whether `error` says that a table (or a row of Optuna's version
+    table) was created by another process since SQLAlchemy looked."""
+    if isinstance(
+        error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
+    ):
+        return True
+    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+        "already exists" in str(_root(error))
+    )
 
 
 def _sqlite_connection(path):
@@ -144,9 +155,28 @@ def _sqlite_connection(path):
     A busy file is waited for (60 s) rather than an error at once.
     """
     connection = sqlite3.connect(path, timeout=60, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
+    _use_wal(connection)
     connection.execute("PRAGMA synchronous=NORMAL")
     return connection
+
+
+def _use_wal(connection, attempts=50):
+    """Puts the connection's file in WAL mode, which the file keeps: only
+    the first connections to a new file change it. Changing it while
+    another connection uses the file is refused at once ("database is
+    locked", whatever the busy timeout): two workers started at once on a
+    new file. The mode is then looked at again (the other one may have
+    set it) and, if need be, set a moment later."""
+    for attempt in range(attempts):
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+            if mode.lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + 0.1 * random.random())
 
 
 class Sweep:
