@@ -8,10 +8,11 @@ traced model it reuses), and run it with `study.optimize(n_trials=1)`:
 Optuna takes the job (`WAITING` -> `RUNNING`, atomically), sends its
 heartbeats while it runs, and records its value, intermediate values and
 state. Whenever a worker looks for a job, it lets Optuna fail the running
-jobs whose heartbeats stopped (`fail_stale_trials`): Optuna's retry
-callback queues each again, and a worker runs it, resuming from the run's
-last backup when the run directory is on its machine. A worker stops when
-no job of the sweep waits or runs.
+jobs whose heartbeats stopped (`fail_stale_trials`), and fails those whose
+worker died before its first heartbeat (which Optuna leaves running:
+`sweep_storage`): Optuna's retry callback queues each again, and a worker
+runs it, resuming from the run's last backup when the run directory is on
+its machine. A worker stops when no job of the sweep waits or runs.
 """
 
 import math
@@ -94,6 +95,8 @@ class Worker:
         self._last = None  # The last job run.
         self._running = None  # The number of the trial running now.
         self._waiting_for = []  # The jobs last said to be waited for.
+        # {trial id: when first seen running without any heartbeat}.
+        self._silent_since = {}
         self._order = {
             "surgery": list(sweep.definition["surgery"]),
             "target": list(sweep.targets),
@@ -238,7 +241,8 @@ class Worker:
 
     def _fail_stale(self, search) -> bool:
         """Lets Optuna fail the jobs of `search` whose worker stopped its
-        heartbeats (its callback queues each again); whether it did."""
+        heartbeats (its callback queues each again), and fails those whose
+        worker died before its first heartbeat; whether it did."""
         study = self._study(search)
         before = len(study.get_trials(deepcopy=False))
         with warnings.catch_warnings():
@@ -246,7 +250,35 @@ class Worker:
                 "ignore", optuna.exceptions.ExperimentalWarning
             )
             optuna.storages.fail_stale_trials(study)
+        self._fail_silent(study)
         return len(study.get_trials(deepcopy=False)) != before
+
+    def _fail_silent(self, study):
+        """Fails and queues again the running trials of `study` that have
+        had no heartbeat at all for the grace period, as this worker's
+        clock counts it from when it first saw them so (no other machine's
+        clock is compared). Optuna's `fail_stale_trials` leaves them
+        running forever: their worker died between taking the job and its
+        first heartbeat (`sweep_storage`)."""
+        silent = set(self.sweep.storage.get_silent_trial_ids(study._study_id))
+        now = time.monotonic()
+        for trial_id in list(self._silent_since):
+            if trial_id not in silent:
+                del self._silent_since[trial_id]  # It beat, or it ended.
+        for trial_id in silent:
+            since = self._silent_since.setdefault(trial_id, now)
+            if now - since < self.config.grace_seconds:
+                continue
+            del self._silent_since[trial_id]
+            try:
+                failed = self.sweep.storage.set_trial_state_values(
+                    trial_id, state=TrialState.FAIL
+                )
+            except optuna.exceptions.UpdateFinishedTrialError:
+                failed = False  # Another worker failed it, or it ended.
+            trial = self.sweep.storage.get_trial(trial_id)
+            if failed and Job.of_trial(trial) is not None:
+                self._queue_again(study, trial)  # Not a spare: a job.
 
     def _study(self, search):
         if search not in self._studies:
@@ -403,13 +435,18 @@ class Worker:
             )
             trial = _trial(study, trial.number)
         if trial.state == TrialState.FAIL:
-            with warnings.catch_warnings():
-                warnings.simplefilter(
-                    "ignore", optuna.exceptions.ExperimentalWarning
-                )
-                optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=self.config.max_retry
-                )(study, trial)
+            self._queue_again(study, trial)
+
+    def _queue_again(self, study, trial):
+        """Optuna's retry of a failed job's trial (a waiting copy), as
+        its heartbeat callback does for a dead worker's."""
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore", optuna.exceptions.ExperimentalWarning
+            )
+            optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=self.config.max_retry
+            )(study, trial)
 
     def _print(self, job, what, history):
         best = max(history, key=lambda e: e[1], default=None)

@@ -84,10 +84,19 @@ class FakeRunner:
         return {"history": history, "wall_time": 0.0}
 
 
-def run_worker(sweep, config, runner, name="w1"):
+def run_worker(sweep, config, runner, name="w1", timeout=60):
+    """Runs a worker until no job is left; after `timeout` seconds it
+    stops (`interrupts.Terminated`) instead of waiting on."""
     stream = io.StringIO()
+    deadline = time.monotonic() + timeout
     counts = Worker(
-        sweep, config, runner, stream=stream, poll_seconds=0.05, name=name
+        sweep,
+        config,
+        runner,
+        stream=stream,
+        poll_seconds=0.05,
+        name=name,
+        terminated=lambda: time.monotonic() > deadline,
     ).run()
     return counts, stream.getvalue()
 
@@ -184,13 +193,22 @@ def test_a_job_taken_by_another_worker_first_is_no_job(tmp_path):
 
 # The test takes the job with a bare `ask`, as a worker would not.
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
-def test_a_dead_workers_job_is_run_again_once(tmp_path):
+@pytest.mark.parametrize(
+    "beat", [True, False], ids=["after_a_heartbeat", "before_any_heartbeat"]
+)
+def test_a_dead_workers_job_is_run_again_once(tmp_path, beat):
     config, sweep = make_sweep(tmp_path, n_hparams=1)
-    # A worker takes a job, beats once, and dies.
+    # A worker takes a job, beats once (or is killed before its first
+    # heartbeat: Optuna's fail_stale_trials never fails that one), and
+    # dies.
     study = sweep.study(sweep.searches[1])
     taken = study.ask()
     taken.set_user_attr("worker", "dead")
-    sweep.storage.record_heartbeat(taken._trial_id)
+    if beat:
+        sweep.storage.record_heartbeat(taken._trial_id)
+    assert sweep.storage.get_silent_trial_ids(study._study_id) == (
+        [] if beat else [taken._trial_id]
+    )
     runner = FakeRunner()
     started = time.monotonic()
     counts, output = run_worker(sweep, config, runner, name="alive")
