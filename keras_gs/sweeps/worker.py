@@ -276,9 +276,11 @@ class Worker:
                 )
             except optuna.exceptions.UpdateFinishedTrialError:
                 failed = False  # Another worker failed it, or it ended.
+            if not failed:
+                continue
             trial = self.sweep.storage.get_trial(trial_id)
-            if failed and Job.of_trial(trial) is not None:
-                self._queue_again(study, trial)  # Not a spare: a job.
+            if Job.of_trial(trial) is not None:  # A job, not a spare trial.
+                self._queue_again(study, trial)
 
     def _study(self, search):
         if search not in self._studies:

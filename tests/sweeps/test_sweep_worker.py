@@ -236,6 +236,24 @@ def test_a_dead_workers_job_is_run_again_once(tmp_path, beat):
             assert len(state.trials) == 1
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_dead_workers_spare_trial_is_failed_not_queued(tmp_path):
+    config, sweep = make_sweep(tmp_path, n_hparams=1)
+    run_worker(sweep, config, FakeRunner())
+    # A worker that looked before the last job was taken asks for it: its
+    # `ask` makes a trial that is no job; it dies before any heartbeat.
+    study = sweep.study(sweep.searches[1])
+    spare = study.ask()
+    started = time.monotonic()
+    counts, _ = run_worker(sweep, config, FakeRunner(), name="alive")
+    assert time.monotonic() - started >= 2  # The grace period.
+    assert counts == {"done": 0, "pruned": 0, "failed": 0}
+    trials = study.get_trials(deepcopy=False)
+    assert trials[-1].number == spare.number  # No copy queued.
+    assert trials[-1].state == optuna.trial.TrialState.FAIL
+    assert collect(sweep).complete
+
+
 def waiting_line(worker, job):
     return (
         f"[{worker}] No job waits; 1 running elsewhere ({job.name}). "
