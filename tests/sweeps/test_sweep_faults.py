@@ -36,6 +36,7 @@ from postgres_server import postgres_cluster
 from sweep_helpers import finish
 from sweep_helpers import start
 from test_sweep_tool import Watch
+from test_sweep_tool import backup_of
 from test_sweep_tool import files_of
 from test_sweep_tool import sweep_args
 from test_sweep_tool import tool  # noqa: F401 (a fixture)
@@ -92,13 +93,6 @@ def running_jobs(watch, pid=None):
         for job, worker in watch.running().items()
         if pid in (None, worker)
     ]
-
-
-def backup_of(workdir, job):
-    """The file a job's run writes with its first backup."""
-    return os.path.join(
-        files_of(workdir, job).root, "checkpoints", "backup", "checkpoint"
-    )
 
 
 def wait_for(condition, timeout, leaks, what, process=None, every=0.1):

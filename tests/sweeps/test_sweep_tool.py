@@ -89,6 +89,13 @@ class Watch:
         return self.running([job.search]).get(job)
 
 
+def backup_of(workdir, job):
+    """The file a job's run writes with its first backup."""
+    return os.path.join(
+        files_of(workdir, job).root, "checkpoints", "backup", "checkpoint"
+    )
+
+
 def kill_a_worker_mid_run(watch, workdir, timeout=150):
     """SIGKILLs a worker during a run that has written its backup; returns
     the job.
@@ -99,30 +106,17 @@ def kill_a_worker_mid_run(watch, workdir, timeout=150):
     its kill, and the worker then dies between two jobs, or right after
     taking the next one.
     """
-    pattern = os.path.join(
-        workdir,
-        "hparams_*",
-        "*",
-        "*",
-        "*",
-        "trial_*",
-        "checkpoints",
-        "backup",
-        "checkpoint",
-    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for resume in glob.glob(pattern):
-            parts = resume.split(os.sep)
-            index, dataset, surgery, target, trial = parts[-8:-3]
-            job = Job(dataset, surgery, target, int(trial[6:]), int(index[8:]))
-            pid = watch.worker_of(job)
-            if not pid:
+        for job, pid in watch.running().items():
+            if not pid or not os.path.exists(backup_of(workdir, job)):
                 continue
             # The workers are this process's children, not yet waited for:
             # the pid is theirs even if one has ended.
             os.kill(pid, signal.SIGSTOP)
-            if watch.worker_of(job) == pid and os.path.exists(resume):
+            if watch.worker_of(job) == pid and os.path.exists(
+                backup_of(workdir, job)
+            ):
                 os.kill(pid, signal.SIGKILL)
                 return job
             os.kill(pid, signal.SIGCONT)
